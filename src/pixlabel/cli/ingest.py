@@ -1,0 +1,58 @@
+"""``pixlabel ingest IMAGES --out WS``: scan a folder, list unreadable images in ``WS/errors.csv``.
+
+>>> main(["ingest", "photos", "--out", "ws"])  # doctest: +SKIP
+12 images, 3 unreadable (see ws/errors.csv)
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pixlabel.errors import InputError
+from pixlabel.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
+from pixlabel.io.ingest import ingest, write_errors_csv
+from pixlabel.workspace import Workspace
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="scan an image folder and list unreadable files in errors.csv",
+        description="Find every image under IMAGES, check that each one decodes, and write the ones that "
+        "do not to WS/errors.csv. Bad files never fail the run.",
+    )
+    p.add_argument("images", type=Path, metavar="IMAGES", help="folder of images (searched recursively)")
+    p.add_argument("--out", type=Path, required=True, metavar="WS", help="workspace folder to write to")
+    p.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"refuse images with more than N pixels (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--workers", type=_positive_int, default=2, metavar="N",
+                   help="decoding threads (default 2)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = ingest(args.images, max_pixels=args.max_pixels, workers=args.workers)
+    total = len(result.images) + len(result.errors)
+    if total == 0:
+        exts = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise InputError(f"no images found under {args.images} (looked for {exts}; hidden files are skipped)")
+    ws = Workspace.create(args.out)
+    write_errors_csv(result.errors, ws.errors_csv)
+    # The lead wires the label store in here: record result.images (path + content hash) in ws.db_url.
+    see = f" (see {ws.errors_csv})" if result.errors else ""
+    noun = "image" if total == 1 else "images"
+    print(f"{total} {noun}, {len(result.errors)} unreadable{see}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value

@@ -1,0 +1,140 @@
+"""Accept thresholds: the lowest confidence at which auto-labels are precise enough to skip human review.
+
+Chosen on held-out data (labels the model did not train on) and conservatively: a threshold counts only if
+the *lower confidence bound* of its precision (Wilson score interval) reaches the target, so on a few dozen
+held-out examples it does not chase one lucky streak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import norm
+
+from pixlabel.trust._checks import as_bools, as_count, as_scores
+
+# Returned when no threshold qualifies: above every possible confidence, so nothing is accepted.
+ACCEPT_NOTHING = float(np.nextafter(1.0, 2.0))
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """Accept items with ``confidence >= threshold``; the rest go to review.
+
+    ``expected_precision`` and ``expected_coverage`` are measured on the held-out data (``nan`` precision
+    when nothing is accepted); ``precision_lower_bound`` is the Wilson bound the choice was made on;
+    ``met`` says whether the target was reached at all.
+    """
+
+    threshold: float
+    expected_precision: float
+    expected_coverage: float
+    met: bool
+    precision_lower_bound: float = float("nan")
+    support: int = 0  # held-out examples at or above the threshold
+
+
+@dataclass(frozen=True)
+class PrecisionCoverageCurve:
+    """Precision and coverage of ``{confidence >= t}`` for every distinct held-out confidence ``t``.
+
+    Arrays run from the highest threshold (least coverage) to the lowest; ``count`` is the accepted
+    number and ``precision_lower_bound`` the Wilson lower bound used by :func:`choose_threshold`.
+    """
+
+    thresholds: NDArray[np.float64]
+    precision: NDArray[np.float64]
+    coverage: NDArray[np.float64]
+    count: NDArray[np.int64]
+    precision_lower_bound: NDArray[np.float64]
+
+
+def precision_coverage_curve(
+    confidence: ArrayLike, correct: ArrayLike, *, confidence_level: float = 0.95
+) -> PrecisionCoverageCurve:
+    """Precision/coverage at every distinct confidence value, highest threshold first.
+
+    >>> c = precision_coverage_curve([0.9, 0.8, 0.8, 0.3], [True, True, False, False])
+    >>> c.thresholds.tolist(), c.precision.tolist(), c.coverage.tolist()
+    ([0.9, 0.8, 0.3], [1.0, 0.6666666666666666, 0.5], [0.25, 0.75, 1.0])
+    """
+    if not 0.0 < confidence_level < 1.0:
+        raise ValueError(f"confidence_level: expected a value in (0, 1), got {confidence_level}")
+    conf = as_scores(confidence, name="confidence")
+    corr = as_bools(correct, name="correct", n=conf.shape[0])
+    if conf.shape[0] == 0:
+        raise ValueError("confidence: expected at least one held-out example, got 0")
+    order = np.argsort(-conf, kind="stable")
+    conf_sorted, corr_sorted = conf[order], corr[order]
+    n_acc = np.arange(1, conf.shape[0] + 1)
+    k_acc = np.cumsum(corr_sorted)
+    # Ties are accepted together, so a threshold's row is the last position of its tie group.
+    last_of_tie = np.append(conf_sorted[1:] != conf_sorted[:-1], True)
+    n, k = n_acc[last_of_tie], k_acc[last_of_tie]
+    z = float(norm.ppf(confidence_level))
+    return PrecisionCoverageCurve(
+        thresholds=conf_sorted[last_of_tie].astype(np.float64),
+        precision=k / n,
+        coverage=n / conf.shape[0],
+        count=n.astype(np.int64),
+        precision_lower_bound=wilson_lower_bound(k, n, z=z),
+    )
+
+
+def choose_threshold(
+    confidence: ArrayLike,
+    correct: ArrayLike,
+    *,
+    target_precision: float = 0.97,
+    min_support: int = 20,
+    confidence_level: float = 0.95,
+) -> ThresholdChoice:
+    """The lowest threshold whose accepted held-out set has precision >= target with high confidence.
+
+    A threshold qualifies when at least ``min_support`` held-out examples lie at or above it and the
+    one-sided Wilson lower bound (at ``confidence_level``) of their precision is >= ``target_precision``.
+    With nothing qualifying it returns ``ACCEPT_NOTHING`` (just above 1.0) and ``met=False``. Note the
+    bound needs enough evidence: at target 0.97 even a perfect record needs ~88 held-out examples.
+
+    >>> rng = np.random.default_rng(0)
+    >>> conf = rng.uniform(size=2000)
+    >>> choice = choose_threshold(conf, rng.uniform(size=2000) < conf, target_precision=0.9)
+    >>> choice.met, 0.8 < choice.threshold < 0.95
+    (True, True)
+    """
+    if not 0.0 < target_precision <= 1.0:
+        raise ValueError(f"target_precision: expected a value in (0, 1], got {target_precision}")
+    as_count(min_support, name="min_support")
+    curve = precision_coverage_curve(confidence, correct, confidence_level=confidence_level)
+    ok = (curve.count >= min_support) & (curve.precision_lower_bound >= target_precision)
+    if not ok.any():
+        return ThresholdChoice(
+            threshold=ACCEPT_NOTHING, expected_precision=float("nan"), expected_coverage=0.0, met=False
+        )
+    # The curve runs from high to low thresholds, so the lowest qualifying threshold is the last hit.
+    i = int(np.flatnonzero(ok)[-1])
+    return ThresholdChoice(
+        threshold=float(curve.thresholds[i]),
+        expected_precision=float(curve.precision[i]),
+        expected_coverage=float(curve.coverage[i]),
+        met=True,
+        precision_lower_bound=float(curve.precision_lower_bound[i]),
+        support=int(curve.count[i]),
+    )
+
+
+def wilson_lower_bound(successes: ArrayLike, trials: ArrayLike, *, z: float) -> NDArray[np.float64]:
+    """Lower end of the Wilson score interval for a binomial proportion (elementwise, ``trials > 0``).
+
+    >>> round(float(wilson_lower_bound(10, 10, z=1.645)), 3)
+    0.787
+    """
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    p = k / n
+    z2 = z * z
+    centre = p + z2 / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return np.asarray((centre - spread) / (1 + z2 / n), dtype=np.float64)
