@@ -33,4 +33,5 @@ def bar(*, desc: str, total: int | None = None, unit: str = "it") -> tqdm:
 def configure_logging(*, quiet: bool, verbose: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its import chatter is not for users
     set_enabled(not quiet)

@@ -1,0 +1,55 @@
+"""``pixlabel label IMAGES [--labels SEED.csv] --out WS``: label every image from a few human labels."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pixlabel.config import load_config
+from pixlabel.pipeline.config import LabelConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "label", help="label every image from a handful of human labels",
+        description="Label every image in IMAGES from seed labels (SEED.csv with path,label, or an ImageFolder "
+                    "layout: CLASS/img.png are seeds, top-level files and unlabeled/ are not). Writes the "
+                    "workspace: pixlabel.db, labels.csv, errors.csv, report.html, config.yaml. Re-running on "
+                    "the same workspace reuses cached embeddings and every human correction.")
+    p.add_argument("images", help="folder of images (searched recursively)")
+    p.add_argument("--labels", help="SEED.csv with columns path,label (paths relative to IMAGES)")
+    p.add_argument("--out", required=True, help="workspace directory")
+    p.add_argument("--config", type=Path, help="YAML file with any of the options below (flags win)")
+    p.add_argument("--db", help="database URL (default: WS/pixlabel.db); e.g. postgresql://user:pw@host/db")
+    p.add_argument("--backbone", help="timm model name, or torchvision/NAME (default tf_efficientnet_lite0)")
+    p.add_argument("--weights", help="local weights file for the backbone (offline use)")
+    p.add_argument("--image-size", type=int, help="backbone input size in pixels (default 96)")
+    p.add_argument("--method", help="auto (cross-validated choice), poisson, laplace, probe, labelspreading, "
+                                    "selftrain")
+    p.add_argument("--target-precision", type=float, help="precision auto-accepted labels must reach (0.97)")
+    p.add_argument("--seed", type=int, help="random seed (runs are deterministic given it)")
+    p.add_argument("--engine", choices=["local"], help="executor (local)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="backbone arithmetic")
+    p.add_argument("--max-pixels", type=int, help="refuse images with more pixels (decompression bombs)")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> LabelConfig:
+    overrides = {
+        "images": args.images, "out": args.out, "labels": args.labels, "db": args.db,
+        "backbone": args.backbone, "weights": args.weights, "image_size": args.image_size,
+        "method": args.method, "target_precision": args.target_precision, "seed": args.seed,
+        "engine": args.engine, "batch_size": args.batch_size, "precision": args.precision,
+        "max_pixels": args.max_pixels,
+    }
+    return load_config(LabelConfig, args.config, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pixlabel.pipeline.label import run_label
+    from pixlabel.pipeline.summary import print_summary
+
+    result = run_label(config_from_args(args))
+    print_summary(result)
+    return 0

@@ -1,0 +1,38 @@
+"""kNN graphs over embeddings with faiss (exact up to a few 100k points, HNSW beyond)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+
+def reduce_dim(x: np.ndarray, *, dim: int = 64, seed: int = 0) -> np.ndarray:
+    """Whitened PCA to ``dim`` dims: faster kNN and, on backbone features, a better metric than raw cosine."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.shape[1] <= dim or x.shape[0] <= dim:
+        return x
+    return PCA(dim, whiten=True, random_state=seed).fit_transform(x).astype(np.float32)
+
+
+def knn_search(x: np.ndarray, k: int, *, exact_limit: int = 300_000) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(N, k)`` and Euclidean distances ``(N, k)`` of each point's k nearest (itself first)."""
+    import faiss
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    k = min(k, len(x))
+    if len(x) <= exact_limit:
+        index = faiss.IndexFlatL2(x.shape[1])
+    else:  # past a few 100k points exact search is quadratic; HNSW keeps recall > 0.95 at a fraction of the cost
+        index = faiss.IndexHNSWFlat(x.shape[1], 32)
+        index.hnsw.efSearch = max(64, 2 * k)
+    index.add(x)
+    dist2, ind = index.search(x, k)
+    return ind.astype(np.int64), np.sqrt(np.maximum(dist2, 0.0))
+
+
+def knn_weight_matrix(x: np.ndarray, *, k: int = 10):  # -> scipy.sparse.csr_matrix
+    """graphlearning's self-tuning Gaussian kNN weights, built on faiss neighbours."""
+    import graphlearning as gl
+
+    ind, dist = knn_search(x, k)
+    return gl.weightmatrix.knn(None, k, knn_data=(ind, dist))

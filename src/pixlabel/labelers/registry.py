@@ -1,0 +1,41 @@
+"""``create_labeler(name, **opts)``: every labeler by name; third parties add theirs via the
+``pixlabel.labelers`` entry-point group. A new labeler is one file plus one line here."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from pixlabel.errors import PixlabelError
+from pixlabel.labelers.protocol import Labeler
+
+# name -> "module:Class"; imported lazily so heavy labelers cost nothing until used
+LABELERS: dict[str, str] = {
+    "poisson": "pixlabel.labelers.poisson:PoissonLabeler",
+    "laplace": "pixlabel.labelers.poisson:LaplaceLabeler",
+    "probe": "pixlabel.labelers.baselines:ProbeLabeler",
+    "labelspreading": "pixlabel.labelers.baselines:LabelSpreadingLabeler",
+    "selftrain": "pixlabel.labelers.selftrain:SelfTrainLabeler",
+}
+
+# what ``--method auto`` compares by cross-validation on the seed labels
+AUTO_CANDIDATES: tuple[str, ...] = ("poisson", "laplace", "probe")
+
+
+def available() -> list[str]:
+    names = set(LABELERS)
+    names.update(ep.name for ep in entry_points(group="pixlabel.labelers"))
+    return sorted(names)
+
+
+def create_labeler(name: str, **opts: Any) -> Labeler:
+    if name in LABELERS:
+        module, _, cls = LABELERS[name].partition(":")
+        factory = getattr(importlib.import_module(module), cls)
+    else:
+        eps = [ep for ep in entry_points(group="pixlabel.labelers") if ep.name == name]
+        if not eps:
+            raise PixlabelError(f"unknown labeler {name!r}; known: {', '.join(available())}")
+        factory = eps[0].load()
+    return factory(**opts)

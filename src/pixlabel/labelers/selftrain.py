@@ -1,0 +1,133 @@
+"""Self-training with an in-domain representation: ImageNet features transfer poorly to some domains
+(grey 28-px clothing, X-rays…), so learn features from the unlabeled pool itself.
+
+Each round: a base graph labeler pseudo-labels the pool; a small CNN trained on the thumbnails against those
+pseudo-labels (weighted by their margin, with shift/flip augmentation) learns in-domain features; Poisson
+learning then runs again on [CNN features, backbone features]. The CNN generalises past the pseudo-labels'
+mistakes (measured: Fashion-MNIST 10 labels/class, 10k pool: 77.7% -> 82.7% after one round).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pixlabel.labelers.graph import reduce_dim
+from pixlabel.labelers.poisson import PoissonLabeler
+from pixlabel.labelers.protocol import Pool, check_fit_args
+from pixlabel.progress import bar
+
+log = logging.getLogger(__name__)
+
+
+def small_cnn(n_classes: int, *, in_ch: int = 3, width: int = 32) -> nn.Sequential:
+    """~10 MFLOPs per 32-px image: fast enough to train on 70k images in minutes on 2 CPU cores."""
+
+    def block(i: int, o: int) -> list[nn.Module]:
+        return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+    return nn.Sequential(
+        *block(in_ch, width), nn.MaxPool2d(2),
+        *block(width, 2 * width), nn.MaxPool2d(2),
+        *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Dropout(0.3), nn.Linear(4 * width, n_classes),
+    )
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random shift by up to 3 px (reflect-pad + crop) and horizontal flip — the classic light recipe."""
+    n, _, h, w = x.shape
+    x = F.pad(x, (3, 3, 3, 3), mode="reflect")
+    dx, dy = torch.randint(0, 7, (2,), generator=gen).tolist()
+    x = x[:, :, dy:dy + h, dx:dx + w]
+    if torch.rand((), generator=gen) < 0.5:
+        x = x.flip(3)
+    return x
+
+
+def train_on_pseudo_labels(thumbs: np.ndarray, targets: np.ndarray, weights: np.ndarray, *, n_classes: int,
+                           epochs: int, seed: int, batch_size: int = 256) -> np.ndarray:
+    """Train ``small_cnn`` on ``thumbs`` (N, t, t, 3) against ``targets`` (N,); return features (N, 4*width)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(thumbs).permute(0, 3, 1, 2).float().div_(255)
+    x = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / (x.std(dim=(0, 2, 3), keepdim=True) + 1e-6)
+    t = torch.from_numpy(targets).long()
+    wt = torch.from_numpy(weights).float()
+    model = small_cnn(n_classes)
+    steps = epochs * ((len(x) + batch_size - 1) // batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=steps)
+    progress = bar(desc="self-train CNN", total=steps, unit="step")
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), batch_size):
+            b = perm[i:i + batch_size]
+            logits = model(_augment(x[b], gen))
+            loss = (F.cross_entropy(logits, t[b], reduction="none", label_smoothing=0.1) * wt[b]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            progress.update(1)
+    progress.close()
+    model.eval()
+    body = model[:-1]
+    with torch.inference_mode():
+        feats = torch.cat([body(x[i:i + 1024]) for i in range(0, len(x), 1024)])
+    return feats.numpy()
+
+
+def margin_weights(probs: np.ndarray) -> np.ndarray:
+    """Rank-based weights in (0, 1]: confident pseudo-labels count fully, the least confident ~not at all."""
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    ranks = margin.argsort().argsort() / max(len(margin) - 1, 1)
+    return np.clip(ranks * 1.25, 0.0, 1.0) ** 2
+
+
+class SelfTrainLabeler:
+    """Rounds of (graph labeler -> CNN on pseudo-labels -> graph on combined features).
+
+    ``features_`` ends as the learned representation; ``round_`` (N,) is the round whose labels each item's
+    final label first agreed with (0 = the base labeler already said so), ``stop_reason_`` why it stopped.
+    """
+
+    name = "selftrain"
+
+    def __init__(self, *, rounds: int = 1, epochs: int = 4, k: int = 10, min_pool: int = 500):
+        self.rounds = rounds
+        self.epochs = epochs
+        self.k = k
+        self.min_pool = min_pool
+
+    def fit(self, pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int) -> SelfTrainLabeler:
+        check_fit_args(pool, labeled_idx, y, n_classes)
+        base = PoissonLabeler(k=self.k).fit(pool, labeled_idx, y, n_classes=n_classes)
+        probs = base.probs_
+        history = [probs.argmax(1)]
+        self.features_ = base.features_
+        self.stop_reason_ = f"finished {self.rounds} round(s)"
+        if pool.thumbs is None or len(pool) < self.min_pool:
+            self.stop_reason_ = f"no self-training: pool of {len(pool)} < {self.min_pool} or no thumbnails"
+        else:
+            backbone_feats = base.features_
+            for r in range(self.rounds):
+                targets = probs.argmax(1)
+                learned = train_on_pseudo_labels(pool.thumbs, targets, margin_weights(probs),
+                                                 n_classes=n_classes, epochs=self.epochs, seed=pool.seed + r)
+                combined = np.hstack([reduce_dim(learned, dim=32, seed=pool.seed), backbone_feats])
+                self.features_ = combined
+                graph = PoissonLabeler(k=self.k, dim=combined.shape[1])
+                probs = graph.fit(Pool(combined, None, pool.seed), labeled_idx, y, n_classes=n_classes).probs_
+                history.append(probs.argmax(1))
+        final = history[-1]
+        agree = np.stack([h == final for h in history])  # (rounds+1, N)
+        self.round_ = agree.argmax(axis=0)
+        self.probs_ = probs
+        return self

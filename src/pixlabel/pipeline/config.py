@@ -1,0 +1,36 @@
+"""The settings of ``pixlabel label``; saved as ``config.yaml`` beside its outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pixlabel.backbones.registry import DEFAULT_BACKBONE
+from pixlabel.io.images import DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    images: str
+    out: str
+    labels: str | None = None  # SEED.csv (path,label); None: ImageFolder layout
+    db: str | None = None  # database URL; None: WS/pixlabel.db
+    backbone: str = DEFAULT_BACKBONE
+    weights: str | None = None
+    image_size: int = 96  # small inputs keep CPU runs fast; raise it for big photos with fine detail
+    method: str = "auto"
+    target_precision: float = 0.97
+    seed: int = 0
+    engine: str = "local"
+    batch_size: int = 64
+    workers: int = 2
+    precision: str = "auto"  # fp32 | bf16 | auto
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    cv_folds: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.target_precision < 1.0:
+            raise ValueError(f"target_precision must be in (0, 1), got {self.target_precision}")
+        if self.engine != "local":
+            raise ValueError(f"engine {self.engine!r} is not available yet; use local")
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be at least 16, got {self.image_size}")

@@ -1,0 +1,113 @@
+"""Pick a labeler by cross-validation on the seeds, calibrate its confidence on held-out seeds, and choose the
+accept threshold that meets the target precision. Arrays in, arrays out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pixlabel.labelers.poisson import PoissonLabeler
+from pixlabel.labelers.protocol import Pool
+from pixlabel.labelers.registry import AUTO_CANDIDATES, create_labeler
+from pixlabel.labelers.select import CVResult, cross_validate
+from pixlabel.labelers.selftrain import SelfTrainLabeler
+from pixlabel.trust.calibrate import ConfidenceCalibrator, expected_calibration_error, reliability_table
+from pixlabel.trust.noise import flag_label_issues
+from pixlabel.trust.threshold import ACCEPT_NOTHING, ThresholdChoice, threshold_for_pool
+
+log = logging.getLogger(__name__)
+SELFTRAIN_MIN_POOL = 2000  # below this a CNN learns little from the pool and CV noise dominates
+
+
+@dataclass
+class Decision:
+    method: str
+    probs: np.ndarray  # (N, K) raw labeler output
+    confidence: np.ndarray  # (N,) calibrated P(top-1 label is right)
+    threshold: ThresholdChoice
+    cv: dict[str, CVResult]
+    rounds: np.ndarray  # (N,) self-training round each label was settled in
+    calibration: str  # "isotonic" | "platt" | "none"
+    heldout_confidence: np.ndarray  # (M,) calibrated, out-of-fold (optimistic: calibrated on itself)
+    heldout_correct: np.ndarray  # (M,) bool
+    flagged_seeds: np.ndarray  # positions into the seed arrays, most suspicious first
+    target_precision: float = 0.97
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def reliability(self) -> list[dict[str, float]]:
+        if not len(self.heldout_correct):
+            return []
+        return [dict(b) for b in reliability_table(self.heldout_confidence, self.heldout_correct)]
+
+    @property
+    def ece_heldout(self) -> float:
+        if not len(self.heldout_correct):
+            return float("nan")
+        return expected_calibration_error(self.heldout_confidence, self.heldout_correct)
+
+
+def _selftrain(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, seed: int,
+               max_folds: int) -> tuple[SelfTrainLabeler, CVResult]:
+    """Self-train once on all seeds; its CV is Poisson learning on the learned features (the final labeler).
+    The CNN saw every seed's pseudo-label, so this CV leans optimistic; the benchmark checks ECE on truth."""
+    st = SelfTrainLabeler().fit(pool, labeled_idx, y, n_classes=n_classes)
+    learned = Pool(st.features_, None, pool.seed)
+    dim = st.features_.shape[1]
+    cv = cross_validate(lambda: PoissonLabeler(dim=dim), learned, labeled_idx, y, n_classes=n_classes,
+                        name="selftrain", max_folds=max_folds, seed=seed)
+    return st, cv
+
+
+def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, method: str = "auto",
+           target_precision: float = 0.97, seed: int = 0, max_folds: int = 5) -> Decision:
+    notes: list[str] = []
+    cv: dict[str, CVResult] = {}
+    fitted: dict[str, np.ndarray] = {}
+    rounds = np.zeros(len(pool), dtype=np.int64)
+    base = AUTO_CANDIDATES if method == "auto" else ((method,) if method != "selftrain" else ())
+    for name in base:
+        labeler = create_labeler(name)
+        cv[name] = cross_validate(lambda lab=labeler: lab, pool, labeled_idx, y, n_classes=n_classes,
+                                  name=name, max_folds=max_folds, seed=seed)
+        fitted[name] = labeler.fit(pool, labeled_idx, y, n_classes=n_classes).probs_
+        log.info("cv %s: %.3f", name, cv[name].accuracy)
+    want_selftrain = method == "selftrain" or (
+        method == "auto" and pool.thumbs is not None and len(pool) >= SELFTRAIN_MIN_POOL)
+    if want_selftrain:
+        st, cv["selftrain"] = _selftrain(pool, labeled_idx, y, n_classes=n_classes, seed=seed, max_folds=max_folds)
+        fitted["selftrain"] = st.probs_
+        notes.append(f"self-training: {st.stop_reason_}")
+    elif method == "auto":
+        notes.append(f"self-training skipped: pool of {len(pool)} < {SELFTRAIN_MIN_POOL} images")
+
+    scored = {n: r.accuracy for n, r in cv.items() if not np.isnan(r.accuracy)}
+    chosen = max(scored, key=lambda n: scored[n]) if scored else next(iter(fitted))
+    if want_selftrain and chosen == "selftrain":
+        rounds = st.round_
+    probs = fitted[chosen]
+    top1 = probs.max(axis=1)
+    result = cv[chosen]
+    if result.has_heldout:
+        scores = result.heldout_probs.max(axis=1)
+        correct = result.heldout_probs.argmax(axis=1) == y[result.heldout_idx]
+        calibrator = ConfidenceCalibrator().fit(scores, correct)
+        confidence = calibrator.predict(top1)
+        heldout_conf = calibrator.predict(scores)
+        threshold = threshold_for_pool(np.delete(confidence, labeled_idx), target_precision=target_precision)
+        flagged_local = flag_label_issues(y[result.heldout_idx], result.heldout_probs)
+        flagged = result.heldout_idx[flagged_local]
+        calibration = calibrator.method_
+    else:
+        notes.append("too few seeds per class to hold any out: confidences are uncalibrated, "
+                     "every model label goes to review")
+        confidence, heldout_conf, correct = top1.copy(), np.zeros(0), np.zeros(0, bool)
+        threshold = ThresholdChoice(ACCEPT_NOTHING, float("nan"), 0.0, False)
+        flagged, calibration = np.zeros(0, np.int64), "none"
+    if not threshold.met:
+        notes.append(f"no threshold reaches the target precision {target_precision:.0%}: all model labels "
+                     "go to review")
+    return Decision(chosen, probs, confidence, threshold, cv, rounds, calibration, heldout_conf,
+                    correct, flagged, target_precision, notes)

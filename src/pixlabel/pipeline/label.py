@@ -1,0 +1,171 @@
+"""``pixlabel label``: ingest -> embed (cached) -> choose a labeler by CV -> calibrate -> store -> export.
+
+Resumable: embeddings are cached by content hash in finished shards, and the store keeps every human label,
+so a killed run re-run with the same command picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pixlabel.backbones import create_backbone
+from pixlabel.backbones.embed import EmbedResult, embed_files
+from pixlabel.config import save_config
+from pixlabel.errors import InputError
+from pixlabel.io.ingest import ingest
+from pixlabel.labelers.protocol import Pool
+from pixlabel.pipeline.config import LabelConfig
+from pixlabel.pipeline.decide import Decision, decide
+from pixlabel.pipeline.seeds import check_seeds, seeds_from_csv, seeds_from_folders
+from pixlabel.records import Label, Provenance
+from pixlabel.store import LabelStore, open_store
+from pixlabel.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LabelRun:
+    """What a run produced, for the CLI summary, the demo and benchmarks."""
+
+    workspace: Workspace
+    classes: list[str]
+    paths: list[str]  # (N,) pool images, embedding order
+    seeds: dict[str, str]  # path -> human class
+    predicted: np.ndarray  # (N,) class index
+    confidence: np.ndarray  # (N,) calibrated
+    accepted: np.ndarray  # (N,) bool (seeds count as accepted)
+    decision: Decision
+    errors: list[tuple[str, str]]
+    images_root: str
+    thumbs: np.ndarray  # (N, t, t, 3) uint8
+    labeled_idx: np.ndarray  # (M,) pool rows of the seeds
+    y: np.ndarray  # (M,) their class index
+    embeddings: np.ndarray  # (N, D)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def labels_of(self) -> dict[str, str]:
+        return {p: self.classes[i] for p, i in zip(self.paths, self.predicted, strict=True)}
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def stage(self, name: str) -> _Stage:
+        return _Stage(self, name)
+
+
+class _Stage:
+    def __init__(self, timer: _Timer, name: str):
+        self.timer, self.name = timer, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+        log.info("%s …", self.name)
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.timings[self.name] = round(time.perf_counter() - self.t0, 2)
+
+
+def _store_for(config: LabelConfig, ws: Workspace) -> LabelStore:
+    return open_store(config.db or ws.db_path)
+
+
+def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], store: LabelStore) -> dict[str, str]:
+    """Seeds = SEED.csv (or ImageFolder dirs) + every human label already in the store (review corrections)."""
+    if config.labels:
+        seeds = seeds_from_csv(Path(config.labels), set(paths), bad_paths=errors)
+        origin = config.labels
+    else:
+        seeds = {p: c for p, c in seeds_from_folders(paths).items() if p not in errors}
+        origin = f"{config.images} (ImageFolder layout: CLASS/image files are seeds)"
+    known = set(paths)
+    for lab in store.labels(source="human"):
+        if lab.box is None and lab.image in known:
+            seeds[lab.image] = lab.label  # a reviewer's correction outranks the original seed file
+    check_seeds(seeds, origin=origin)
+    return seeds
+
+
+def run_label(config: LabelConfig) -> LabelRun:
+    ws = Workspace.create(config.out)
+    save_config(config, ws.config_yaml)
+    timer = _Timer()
+    store = _store_for(config, ws)
+    run_id = store.start_run("label", dataclasses.asdict(config))
+    try:
+        result = _run(config, ws, store, run_id, timer)
+    except BaseException as exc:
+        store.finish_run(run_id, status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        store.close()
+        raise
+    store.finish_run(run_id, stats={"timings": timer.timings, "method": result.decision.method,
+                                    "accepted": int(result.accepted.sum()), "images": len(result.paths)})
+    store.close()
+    return result
+
+
+def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, timer: _Timer) -> LabelRun:
+    with timer.stage("ingest"):
+        scanned = ingest(config.images, max_pixels=config.max_pixels, decode=False, workers=config.workers)
+        if not scanned.images:
+            raise InputError(f"{config.images}: no readable images found")
+        store.sync_images((f.path, f.content_hash) for f in scanned.images)
+    with timer.stage("embed"):
+        backbone = create_backbone(config.backbone, weights=Path(config.weights) if config.weights else None,
+                                   image_size=config.image_size)
+        emb: EmbedResult = embed_files(scanned.images, backbone, cache_dir=ws.cache_dir,
+                                       batch_size=config.batch_size, workers=config.workers,
+                                       precision=config.precision, max_pixels=config.max_pixels)
+    errors = sorted(scanned.errors + emb.errors)
+    store.record_errors(errors)
+    store.export_errors_csv(ws.errors_csv)  # early: a later failure still leaves the list of bad files
+    paths = [f.path for f in emb.files]
+    if len(paths) < 2:
+        raise InputError(f"{config.images}: only {len(paths)} readable image(s); need at least 2")
+
+    seeds = _seed_labels(config, paths, dict(errors), store)
+    classes = check_seeds(seeds, origin=config.labels or config.images)
+    store.ensure_classes(classes)
+    store.put_labels([Label(p, c, 1.0, Provenance(source="human", labeler="seed")) for p, c in seeds.items()],
+                     run_id=run_id, actor="seed")
+    row = {p: i for i, p in enumerate(paths)}
+    labeled_idx = np.array([row[p] for p in seeds], dtype=np.int64)
+    y = np.array([classes.index(c) for c in seeds.values()], dtype=np.int64)
+    pool = Pool(emb.embeddings, emb.thumbs, config.seed)
+
+    with timer.stage("label"):
+        decision = decide(pool, labeled_idx, y, n_classes=len(classes), method=config.method,
+                          target_precision=config.target_precision, seed=config.seed, max_folds=config.cv_folds)
+    predicted = decision.probs.argmax(1)
+    confidence = decision.confidence
+    accepted = confidence >= decision.threshold.threshold
+    predicted[labeled_idx], confidence[labeled_idx], accepted[labeled_idx] = y, 1.0, True
+
+    with timer.stage("store"):
+        version = f"{backbone.cache_key}/{decision.method}"
+        seed_set = set(seeds)
+        model_labels = [
+            Label(p, classes[predicted[i]], float(confidence[i]),
+                  Provenance(source="model", labeler=decision.method, model_version=version,
+                             round=int(decision.rounds[i])),
+                  status="accepted" if accepted[i] else "review")
+            for i, p in enumerate(paths) if p not in seed_set
+        ]
+        store.put_labels(model_labels, run_id=run_id)
+        store.export_labels_csv(ws.labels_csv)
+        store.export_errors_csv(ws.errors_csv)
+    run = LabelRun(ws, classes, paths, seeds, predicted, confidence, accepted, decision, errors,
+                   config.images, emb.thumbs, labeled_idx, y, emb.embeddings, timer.timings)
+    with timer.stage("report"):
+        from pixlabel.pipeline.report import write_run_report
+
+        write_run_report(run)
+    return run

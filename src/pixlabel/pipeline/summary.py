@@ -1,0 +1,29 @@
+"""The few lines a person reads after ``pixlabel label``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pixlabel.pipeline.label import LabelRun
+
+
+def print_summary(run: LabelRun) -> None:
+    d = run.decision
+    n = len(run.paths)
+    n_model = n - len(run.seeds)
+    n_acc = int(run.accepted.sum()) - len(run.seeds)
+    cv = ", ".join(f"{k} {v.accuracy:.3f}" for k, v in d.cv.items())
+    print(f"labeled {n} images ({len(run.seeds)} human seeds, {len(run.classes)} classes) with {d.method} "
+          f"[held-out seed accuracy: {cv}]")
+    print(f"accepted {n_acc}/{n_model} model labels ({n_acc / max(n_model, 1):.1%}) at confidence >= "
+          f"{d.threshold.threshold:.3f} (expected precision {d.threshold.expected_precision:.1%}, target "
+          f"{d.target_precision:.0%}); {n_model - n_acc} to review")
+    for note in d.notes:
+        print(f"note: {note}")
+    if run.errors:
+        print(f"{len(run.errors)} unreadable file(s): see {run.workspace.errors_csv}")
+    total = sum(run.timings.values())
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in run.timings.items())
+    print(f"time {total:.1f}s ({stages})")
+    print(f"labels: {run.workspace.labels_csv}\nreport: {run.workspace.report_html}")
