@@ -20,11 +20,13 @@ def knn_search(x: np.ndarray, k: int, *, exact_limit: int = 300_000) -> tuple[np
 
     x = np.ascontiguousarray(x, dtype=np.float32)
     k = min(k, len(x))
+    index: faiss.Index
     if len(x) <= exact_limit:
         index = faiss.IndexFlatL2(x.shape[1])
     else:  # past a few 100k points exact search is quadratic; HNSW keeps recall > 0.95 at a fraction of the cost
-        index = faiss.IndexHNSWFlat(x.shape[1], 32)
-        index.hnsw.efSearch = max(64, 2 * k)
+        hnsw = faiss.IndexHNSWFlat(x.shape[1], 32)
+        hnsw.hnsw.efSearch = max(64, 2 * k)
+        index = hnsw
     index.add(x)
     dist2, ind = index.search(x, k)
     return ind.astype(np.int64), np.sqrt(np.maximum(dist2, 0.0))

@@ -1,4 +1,5 @@
-"""The labeler contract (sklearn-style): ``__init__`` stores settings, ``fit`` does the work, learned state ends in ``_``.
+"""The labeler contract (sklearn-style): ``__init__`` stores settings, ``fit`` does the work,
+learned state ends in ``_``.
 
 Labelers here are transductive: they see the whole pool (labeled + unlabeled) and leave ``probs_`` ``(N, K)``
 for every pool item. They do no file I/O — the pipeline hands them arrays.

@@ -4,7 +4,6 @@ predictions that calibrate its confidences."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +33,7 @@ def n_folds_for(y: np.ndarray, *, max_folds: int = 5) -> int:
 
 
 def cross_validate(
-    make: Callable[[], Labeler], pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int,
+    labeler: Labeler, pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int,
     name: str, max_folds: int = 5, repeats: int = 1, seed: int = 0,
 ) -> CVResult:
     """Stratified k-fold over the seeds; the labeler sees the whole pool but only the training folds' labels."""
@@ -42,7 +41,7 @@ def cross_validate(
     if folds < 2:
         log.warning("%s: fewer than 2 seed labels in some class: no held-out check possible", name)
         return CVResult(name, float("nan"), np.zeros(0, int), np.zeros((0, n_classes)))
-    labeler = make()  # one instance: graph labelers reuse their kNN graph across folds
+    # one instance across folds: graph labelers reuse their kNN graph
     idx_out, probs_out = [], []
     for r in range(repeats):
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + r)

@@ -40,7 +40,8 @@ class Decision:
     def reliability(self) -> list[dict[str, float]]:
         if not len(self.heldout_correct):
             return []
-        return [dict(b) for b in reliability_table(self.heldout_confidence, self.heldout_correct)]
+        return [{k: float(v) for k, v in b.items()}  # type: ignore[arg-type]
+                for b in reliability_table(self.heldout_confidence, self.heldout_correct)]
 
     @property
     def ece_heldout(self) -> float:
@@ -56,7 +57,7 @@ def _selftrain(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes:
     st = SelfTrainLabeler().fit(pool, labeled_idx, y, n_classes=n_classes)
     learned = Pool(st.features_, None, pool.seed)
     dim = st.features_.shape[1]
-    cv = cross_validate(lambda: PoissonLabeler(dim=dim), learned, labeled_idx, y, n_classes=n_classes,
+    cv = cross_validate(PoissonLabeler(dim=dim), learned, labeled_idx, y, n_classes=n_classes,
                         name="selftrain", max_folds=max_folds, seed=seed)
     return st, cv
 
@@ -70,7 +71,7 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
     base = AUTO_CANDIDATES if method == "auto" else ((method,) if method != "selftrain" else ())
     for name in base:
         labeler = create_labeler(name)
-        cv[name] = cross_validate(lambda lab=labeler: lab, pool, labeled_idx, y, n_classes=n_classes,
+        cv[name] = cross_validate(labeler, pool, labeled_idx, y, n_classes=n_classes,
                                   name=name, max_folds=max_folds, seed=seed)
         fitted[name] = labeler.fit(pool, labeled_idx, y, n_classes=n_classes).probs_
         log.info("cv %s: %.3f", name, cv[name].accuracy)
@@ -99,7 +100,7 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
         threshold = threshold_for_pool(np.delete(confidence, labeled_idx), target_precision=target_precision)
         flagged_local = flag_label_issues(y[result.heldout_idx], result.heldout_probs)
         flagged = result.heldout_idx[flagged_local]
-        calibration = calibrator.method_
+        calibration: str = calibrator.method_
     else:
         notes.append("too few seeds per class to hold any out: confidences are uncalibrated, "
                      "every model label goes to review")

@@ -169,4 +169,5 @@ def threshold_for_pool(confidence: ArrayLike, *, target_precision: float = 0.97)
         threshold = float(np.nextafter(threshold, 2.0))
         accepted = conf >= threshold
         precision = float(conf[accepted].mean()) if accepted.any() else float("nan")
-    return ThresholdChoice(threshold, precision, float(accepted.mean()), bool(accepted.any()), support=int(accepted.sum()))
+    return ThresholdChoice(threshold, precision, float(accepted.mean()), bool(accepted.any()),
+                           support=int(accepted.sum()))
