@@ -13,7 +13,8 @@ from typing import Any
 
 from pixlabel.errors import InputError
 from pixlabel.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
-from pixlabel.io.ingest import ingest, write_errors_csv
+from pixlabel.io.ingest import ingest
+from pixlabel.store import open_store
 from pixlabel.workspace import Workspace
 
 
@@ -28,6 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="WS", help="workspace folder to write to")
     p.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images with more than N pixels (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--db", help="database URL (default: WS/pixlabel.db)")
     p.add_argument("--workers", type=_positive_int, default=2, metavar="N",
                    help="decoding threads (default 2)")
     p.set_defaults(func=run)
@@ -40,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"no images found under {args.images} (looked for {exts}; hidden files are skipped)")
     ws = Workspace.create(args.out)
-    write_errors_csv(result.errors, ws.errors_csv)
-    # The lead wires the label store in here: record result.images (path + content hash) in ws.db_url.
+    with open_store(args.db or ws.db_path) as store:
+        moved = store.sync_images((f.path, f.content_hash) for f in result.images).moved
+        store.record_errors(result.errors)
+        store.export_errors_csv(ws.errors_csv)
+    if moved:
+        print(f"{moved} moved or renamed image(s) recognised by content; their labels moved with them")
     see = f" (see {ws.errors_csv})" if result.errors else ""
     noun = "image" if total == 1 else "images"
     print(f"{total} {noun}, {len(result.errors)} unreadable{see}")
