@@ -301,3 +301,33 @@ def test_read_prompts_yaml_unknown_class_and_missing_file(tmp_path: Path) -> Non
         read_prompts_yaml(path, classes=["cat", "dog"])
     with pytest.raises(InputError, match="cannot read"):
         read_prompts_yaml(tmp_path / "missing.yaml")
+
+
+@pytest.mark.slow
+def test_label_cli_zero_shot_covers_a_class_without_seeds(tiny: tuple, tmp_path: Path, capsys) -> None:
+    """`pixlabel label --zero-shot --classes …`: a declared class with no seed is still a label candidate."""
+    import csv
+
+    from PIL import Image
+
+    from pixlabel.cli.main import main
+
+    ckpt, _ = tiny
+    rng = np.random.default_rng(0)
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(images / f"{i:02d}.png")
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_text("path,label\n" + "".join(f"{i:02d}.png,{'cat' if i % 2 else 'dog'}\n" for i in range(8)))
+    common = ["label", str(images), "--labels", str(seeds), "--classes", "cat,dog,bird", "--image-size", "32",
+              "--method", "probe"]
+    assert main([*common, "--out", str(tmp_path / "no")]) == 2
+    assert "no seed labels for class(es) bird" in capsys.readouterr().err
+    ws = tmp_path / "ws"
+    assert main(["-q", *common, "--out", str(ws), "--zero-shot", "--clip-arch", ARCH,
+                 "--clip-pretrained", str(ckpt)]) == 0
+    with (ws / "labels.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 40 and {r["label"] for r in rows} <= {"cat", "dog", "bird"}
+    assert all(r["labeler"] == "zero-shot" for r in rows if r["source"] == "model")

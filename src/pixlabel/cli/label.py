@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="backbone arithmetic")
     p.add_argument("--max-pixels", type=int, help="refuse images with more pixels (decompression bombs)")
+    p.add_argument("--classes", help="comma-separated class list (with --zero-shot, classes may lack seeds)")
+    p.add_argument("--zero-shot", action="store_true", default=None,
+                   help="add open_clip zero-shot labels from class names as a candidate labeler")
+    p.add_argument("--clip-arch", help="open_clip architecture (default ViT-B-32)")
+    p.add_argument("--clip-pretrained", help="open_clip weights: a tag (downloads when online) or a local file")
+    p.add_argument("--prompts", help="YAML file {class: [prompt, ...]} for --zero-shot")
     p.set_defaults(func=run)
 
 
@@ -41,7 +47,8 @@ def config_from_args(args: argparse.Namespace) -> LabelConfig:
         "backbone": args.backbone, "weights": args.weights, "image_size": args.image_size,
         "method": args.method, "target_precision": args.target_precision, "seed": args.seed,
         "engine": args.engine, "batch_size": args.batch_size, "precision": args.precision,
-        "max_pixels": args.max_pixels,
+        "max_pixels": args.max_pixels, "classes": args.classes, "zero_shot": args.zero_shot,
+        "clip_arch": args.clip_arch, "clip_pretrained": args.clip_pretrained, "prompts": args.prompts,
     }
     return load_config(LabelConfig, args.config, overrides)
 

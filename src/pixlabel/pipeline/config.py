@@ -26,6 +26,11 @@ class LabelConfig:
     precision: str = "auto"  # fp32 | bf16 | auto
     max_pixels: int = DEFAULT_MAX_PIXELS
     cv_folds: int = 5
+    classes: str | None = None  # comma-separated class list; with --zero-shot, classes need no seeds
+    zero_shot: bool = False  # add open_clip zero-shot labels from class names as a candidate
+    clip_arch: str = "ViT-B-32"
+    clip_pretrained: str = "laion2b_s34b_b79k"  # a tag (downloads when online) or a local checkpoint file
+    prompts: str | None = None  # YAML {class: [prompt, ...]}
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target_precision < 1.0:

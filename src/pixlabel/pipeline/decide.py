@@ -64,12 +64,24 @@ def _selftrain(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes:
 
 
 def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, method: str = "auto",
-           target_precision: float = 0.97, seed: int = 0, max_folds: int = 5) -> Decision:
+           target_precision: float = 0.97, seed: int = 0, max_folds: int = 5,
+           fixed: dict[str, np.ndarray] | None = None) -> Decision:
+    """``fixed``: candidates whose (N, K) probabilities need no seeds (zero-shot); every seed is held out for them."""
     notes: list[str] = []
     cv: dict[str, CVResult] = {}
     fitted: dict[str, np.ndarray] = {}
     rounds = np.zeros(len(pool), dtype=np.int64)
     base = AUTO_CANDIDATES if method == "auto" else ((method,) if method != "selftrain" else ())
+    for name, probs_fixed in (fixed or {}).items():
+        fitted[name] = probs_fixed
+        seen = np.arange(len(y))
+        cv[name] = CVResult(name, float((probs_fixed[labeled_idx].argmax(1) == y).mean()) if len(y) else float("nan"),
+                            seen, probs_fixed[labeled_idx])
+    if set(range(n_classes)) - set(np.asarray(y).tolist()):
+        if not fixed:
+            raise ValueError("some classes have no seed labels and no zero-shot labels")
+        notes.append("some classes have no seeds: only zero-shot labels can cover them")
+        base, method = (), "zero-shot"
     for name in base:
         labeler = create_labeler(name)
         cv[name] = cross_validate(labeler, pool, labeled_idx, y, n_classes=n_classes,

@@ -90,8 +90,12 @@ def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], 
     for lab in store.labels(source="human"):
         if lab.box is None and lab.image in known:
             seeds[lab.image] = lab.label  # a reviewer's correction outranks the original seed file
-    check_seeds(seeds, origin=origin)
+    check_seeds(seeds, origin=origin, declared=_declared(config), zero_shot=config.zero_shot)
     return seeds
+
+
+def _declared(config: LabelConfig) -> list[str]:
+    return [c.strip() for c in config.classes.split(",") if c.strip()] if config.classes else []
 
 
 def run_label(config: LabelConfig) -> LabelRun:
@@ -132,7 +136,8 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
         raise InputError(f"{config.images}: only {len(paths)} readable image(s); need at least 2")
 
     seeds = _seed_labels(config, paths, dict(errors), store)
-    classes = check_seeds(seeds, origin=config.labels or config.images)
+    classes = check_seeds(seeds, origin=config.labels or config.images, declared=_declared(config),
+                          zero_shot=config.zero_shot)
     store.ensure_classes(classes)
     store.put_labels([Label(p, c, 1.0, Provenance(source="human", labeler="seed")) for p, c in seeds.items()],
                      run_id=run_id, actor="seed")
@@ -141,9 +146,16 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
     y = np.array([classes.index(c) for c in seeds.values()], dtype=np.int64)
     pool = Pool(emb.embeddings, emb.thumbs, config.seed)
 
+    fixed = {}
+    if config.zero_shot:
+        with timer.stage("zero-shot"):
+            from pixlabel.pipeline.zero_shot import zero_shot_probs
+
+            fixed["zero-shot"] = zero_shot_probs(config, emb.files, classes, cache_dir=ws.cache_dir)
     with timer.stage("label"):
         decision = decide(pool, labeled_idx, y, n_classes=len(classes), method=config.method,
-                          target_precision=config.target_precision, seed=config.seed, max_folds=config.cv_folds)
+                          target_precision=config.target_precision, seed=config.seed, max_folds=config.cv_folds,
+                          fixed=fixed)
     predicted = decision.probs.argmax(1)
     confidence = decision.confidence
     accepted = confidence >= decision.threshold.threshold

@@ -39,9 +39,21 @@ def seeds_from_folders(paths: list[str]) -> dict[str, str]:
     return seeds
 
 
-def check_seeds(seeds: dict[str, str], *, origin: str) -> list[str]:
-    """The sorted class list; refuses fewer than two classes."""
+def check_seeds(seeds: dict[str, str], *, origin: str, declared: list[str] | None = None,
+                zero_shot: bool = False) -> list[str]:
+    """The sorted class list (seeded classes plus ``declared`` ones). Refuses fewer than two classes, and a
+    declared class without seeds unless zero-shot labels can cover it."""
     counts = Counter(seeds.values())
+    declared = declared or []
+    unknown = sorted(set(counts) - set(declared)) if declared else []
+    if unknown:
+        raise InputError(f"{origin}: seed labels use classes not in --classes: {', '.join(unknown)}")
+    unseeded = sorted(set(declared) - set(counts))
+    if unseeded and not zero_shot:
+        raise InputError(f"{origin}: no seed labels for class(es) {', '.join(unseeded)}; label a few images of "
+                         "each, or pass --zero-shot to label them from their names")
+    if zero_shot and len(set(counts) | set(declared)) >= 2:
+        return sorted(set(counts) | set(declared))
     if len(counts) < 2:
         got = ", ".join(f"{c} ({n})" for c, n in counts.items()) or "none"
         raise InputError(f"{origin}: need seed labels for at least two classes, got {got}")
