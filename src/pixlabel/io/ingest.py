@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import csv
 import logging
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pixlabel.io.csvout import write_errors_csv  # noqa: F401  (re-exported: callers write errors.csv)
 from pixlabel.io.images import (
     DEFAULT_MAX_PIXELS,
     FoundFile,
@@ -23,7 +22,6 @@ from pixlabel.io.images import (
     scan_images,
 )
 from pixlabel.progress import progress
-from pixlabel.records import ERRORS_CSV_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +83,3 @@ def _check_one(f: FoundFile, *, max_pixels: int, decode: bool) -> ImageFile | tu
         log.debug("unexpected error reading %s", f.path, exc_info=True)
         return (f.path, f"unexpected decoder error: {type(exc).__name__}: {exc}")
     return ImageFile(f.path, f.abs_path, f.size_bytes, digest)
-
-
-def write_errors_csv(errors: Iterable[tuple[str, str]], path: Path | str) -> None:
-    """Write the ``errors.csv`` contract: a ``path,reason`` header, then one row per unreadable file.
-
-    >>> write_errors_csv([("a/bad.jpg", "empty file (0 bytes)")], "ws/errors.csv")  # doctest: +SKIP
-    """
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(ERRORS_CSV_COLUMNS)
-        writer.writerows((p, reason) for p, reason in errors)

@@ -22,8 +22,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from pixlabel.errors import InputError
+from pixlabel.io import csvout
 from pixlabel.records import SOURCES, STATUSES, Label, Provenance, utcnow
-from pixlabel.store import csvout, images, writes
+from pixlabel.store import images, writes
 from pixlabel.store.convert import label_from_row
 from pixlabel.store.engine import SQLITE_BEGIN, create_store_engine, database_url, migrate_to_head
 from pixlabel.store.models import ClassRow, HistoryRow, ImageRow, LabelRow, RunRow, table

@@ -1,4 +1,4 @@
-"""labels.csv / errors.csv exports of the store, replaced atomically so readers never see half a file.
+"""labels.csv / errors.csv writers, replacing files atomically so readers never see half a file.
 
 labels.csv rows come from ``pixlabel.io.formats.csvfmt`` (the one labels.csv writer); errors.csv is the
 two-column ``path,reason`` contract (``records.ERRORS_CSV_COLUMNS``).
@@ -19,7 +19,7 @@ from pathlib import Path
 from pixlabel.io.formats.csvfmt import format_labels_csv
 from pixlabel.records import ERRORS_CSV_COLUMNS
 
-__all__ = ["format_errors_csv", "format_labels_csv", "write_atomically"]
+__all__ = ["format_errors_csv", "format_labels_csv", "write_atomically", "write_errors_csv"]
 
 
 def format_errors_csv(errors: Iterable[tuple[str, str]]) -> str:
@@ -41,3 +41,10 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_errors_csv(errors: Iterable[tuple[str, str]], path: Path | str) -> None:
+    """Write the ``errors.csv`` contract: a ``path,reason`` header, then one row per unreadable file."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(out, format_errors_csv(errors))
