@@ -32,6 +32,25 @@ def knn_search(x: np.ndarray, k: int, *, exact_limit: int = 300_000) -> tuple[np
     return ind.astype(np.int64), np.sqrt(np.maximum(dist2, 0.0))
 
 
+_CACHE: list[tuple[tuple, np.ndarray, np.ndarray, object]] = []  # (key, source array, features, W)
+_CACHE_SIZE = 3
+
+
+def pool_graph(x: np.ndarray, *, dim: int = 64, k: int = 10, seed: int = 0):  # -> (features (N, d), W)
+    """PCA features and kNN weights of ``x``, memoised: cross-validation, the final fit and self-training all
+    label the same pool, and PCA + kNN of 70k images is most of a graph labeler's time. The entry keeps ``x``
+    alive so its ``id`` cannot be reused by another array."""
+    key = (id(x), x.shape, dim, k, seed)
+    for entry in _CACHE:
+        if entry[0] == key and entry[1] is x:
+            return entry[2], entry[3]
+    features = reduce_dim(x, dim=dim, seed=seed)
+    W = knn_weight_matrix(features, k=k)
+    _CACHE.insert(0, (key, x, features, W))
+    del _CACHE[_CACHE_SIZE:]
+    return features, W
+
+
 def knn_weight_matrix(x: np.ndarray, *, k: int = 10):  # -> scipy.sparse.csr_matrix
     """graphlearning's self-tuning Gaussian kNN weights, built on faiss neighbours."""
     import graphlearning as gl

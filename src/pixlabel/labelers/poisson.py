@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from pixlabel.labelers.graph import knn_weight_matrix, reduce_dim
+from pixlabel.labelers.graph import pool_graph
 from pixlabel.labelers.protocol import Pool, check_fit_args, scores_to_probs
 
 
 class GraphLabeler:
-    """Shared fit: reduce, build the kNN graph once per pool (cached on the instance), solve."""
+    """Shared fit: reduce, build the kNN graph once per pool (memoised in ``graph.pool_graph``), solve."""
 
     name = "graph"
     method = "poisson"
@@ -22,14 +22,9 @@ class GraphLabeler:
     def __init__(self, *, k: int = 10, dim: int = 64):
         self.k = k
         self.dim = dim
-        self._graph_key: tuple[int, int] | None = None
 
     def _weights(self, pool: Pool):
-        key = (id(pool.embeddings), len(pool))
-        if self._graph_key != key:  # cross-validation refits on the same pool: build the graph once
-            self.features_ = reduce_dim(pool.embeddings, dim=self.dim, seed=pool.seed)
-            self.W_ = knn_weight_matrix(self.features_, k=self.k)
-            self._graph_key = key
+        self.features_, self.W_ = pool_graph(pool.embeddings, dim=self.dim, k=self.k, seed=pool.seed)
         return self.W_
 
     def fit(self, pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int) -> GraphLabeler:
