@@ -119,7 +119,11 @@ class SelfTrainLabeler:
             backbone_feats = base.features_
             for r in range(self.rounds):
                 targets = probs.argmax(1)
-                learned = train_on_pseudo_labels(pool.thumbs, targets, margin_weights(probs),
+                weights = margin_weights(probs)
+                # the CNN never trains on seed images: their labels would leak into the features that the
+                # held-out check (and so the calibration) is computed on
+                weights[labeled_idx] = 0.0
+                learned = train_on_pseudo_labels(pool.thumbs, targets, weights,
                                                  n_classes=n_classes, epochs=self.epochs, seed=pool.seed + r)
                 combined = np.hstack([reduce_dim(learned, dim=32, seed=pool.seed), backbone_feats])
                 self.features_ = combined
