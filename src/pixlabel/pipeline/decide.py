@@ -11,7 +11,7 @@ import numpy as np
 from pixlabel.labelers.poisson import PoissonLabeler
 from pixlabel.labelers.protocol import Pool
 from pixlabel.labelers.registry import AUTO_CANDIDATES, create_labeler
-from pixlabel.labelers.select import CVResult, cross_validate
+from pixlabel.labelers.select import CVResult, cross_validate, n_folds_for
 from pixlabel.labelers.selftrain import SelfTrainLabeler
 from pixlabel.trust.calibrate import ConfidenceCalibrator, expected_calibration_error, reliability_table
 from pixlabel.trust.noise import flag_label_issues
@@ -88,13 +88,16 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
                                   name=name, max_folds=max_folds, seed=seed)
         fitted[name] = labeler.fit(pool, labeled_idx, y, n_classes=n_classes).probs_
         log.info("cv %s: %.3f", name, cv[name].accuracy)
+    can_check = n_folds_for(y, max_folds=max_folds) >= 2 if len(y) else False
     want_selftrain = method == "selftrain" or (
-        method == "auto" and pool.thumbs is not None and len(pool) >= SELFTRAIN_MIN_POOL)
+        method == "auto" and pool.thumbs is not None and len(pool) >= SELFTRAIN_MIN_POOL and can_check)
     if want_selftrain:
         st, cv["selftrain"] = _selftrain(pool, labeled_idx, y, n_classes=n_classes, seed=seed, max_folds=max_folds,
                                           rounds=selftrain_rounds)
         fitted["selftrain"] = st.probs_
         notes.append(f"self-training: {st.stop_reason_}")
+    elif method == "auto" and not can_check:
+        notes.append("self-training skipped: with one seed in some class its benefit cannot be checked")
     elif method == "auto":
         notes.append(f"self-training skipped: pool of {len(pool)} < {SELFTRAIN_MIN_POOL} images")
 
