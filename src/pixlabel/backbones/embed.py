@@ -1,0 +1,238 @@
+"""Turn image files into embeddings ``(N, D)`` and small thumbnails, fast, cached and failure-tolerant.
+
+Speed comes from: decoding and resizing in a thread pool while the model runs (Pillow releases the GIL),
+JPEG draft decoding for big photos, and a model prepared by :mod:`pixlabel.backbones.optimize` (BatchNorm
+folded into convolutions, channels-last memory, bf16 weights where the CPU has native bf16).
+
+>>> result = embed_files(ingest("photos", decode=False).images, create_backbone())  # doctest: +SKIP
+>>> result.embeddings.shape, result.errors  # doctest: +SKIP
+((1198, 1280), [('b/broken.jpg', 'truncated image data (image file is truncated)')])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pixlabel.backbones.base import Backbone
+from pixlabel.backbones.cache import EmbeddingCache
+from pixlabel.backbones.optimize import prepare_module
+from pixlabel.io.images import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageFile, load_rgb
+from pixlabel.progress import bar
+
+log = logging.getLogger(__name__)
+THUMB_SIZE = 32  # thumbnails feed the in-domain representation learner
+PRECISIONS = ("auto", "fp32", "bf16")
+DECODE_AHEAD = 512  # images decoded per step while the model runs the previous step
+MAX_STREAMS = 4  # more concurrent batches only add memory: 4 already keep a many-core CPU busy
+
+Decoded = tuple[np.ndarray, np.ndarray] | str  # (model input (S, S, 3), thumbnail) uint8, or why it failed
+
+
+@dataclass
+class EmbedResult:
+    files: list[ImageFile]  # the images that decoded, in input order
+    embeddings: np.ndarray  # (N, D) float32
+    thumbs: np.ndarray  # (N, THUMB_SIZE, THUMB_SIZE, 3) uint8
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def bf16_is_fast() -> bool:
+    """True when the CPU has native bf16 (AVX512-BF16/AMX): a bf16 model then runs several times faster."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def decode_for_model(file: ImageFile, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """(S×S×3 model input, thumbnail) as uint8, or the human-readable reason the file cannot be used."""
+    try:
+        img = load_rgb(file.abs_path, max_pixels=max_pixels, draft=(size, size))
+        model_in = np.asarray(img.resize((size, size), Image.Resampling.BILINEAR))
+        thumb = np.asarray(img.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BILINEAR))
+    except ImageDecodeError as exc:
+        return exc.reason
+    except Exception as exc:  # one bad file must never stop a run over thousands
+        log.debug("unexpected error decoding %s", file.path, exc_info=True)
+        return f"cannot decode: {type(exc).__name__}: {exc}"
+    return model_in, thumb
+
+
+def _decoded_chunks(files: Sequence[ImageFile], size: int, max_pixels: int, chunk: int, workers: int
+                    ) -> Iterator[list[tuple[ImageFile, Decoded]]]:
+    """Chunks of decoded files; the next chunk decodes in the pool while the caller runs the model."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pixlabel-decode")
+    try:
+        pending: list[tuple[ImageFile, Future[Decoded]]] | None = None
+        for start in range(0, len(files), chunk):
+            part = files[start:start + chunk]
+            submitted = [(f, pool.submit(decode_for_model, f, size, max_pixels=max_pixels)) for f in part]
+            if pending is not None:
+                yield [(f, fut.result()) for f, fut in pending]
+            pending = submitted
+        if pending is not None:
+            yield [(f, fut.result()) for f, fut in pending]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C do not decode the rest first
+
+
+class Embedder:
+    """Runs a backbone over uint8 batches; ``precision``: fp32, bf16 or auto (bf16 where the CPU is fast).
+
+    >>> Embedder(create_backbone(image_size=96))(np.zeros((2, 96, 96, 3), np.uint8)).shape  # doctest: +SKIP
+    (2, 1280)
+    """
+
+    def __init__(self, backbone: Backbone, *, precision: str = "auto"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.backbone = backbone
+        self.bf16 = precision == "bf16" or (precision == "auto" and bf16_is_fast())
+        # BatchNorm folded, channels-last, bf16 weights where fast: a checked copy, backbone.module untouched
+        self.run = prepare_module(backbone.module, image_size=backbone.image_size, bf16=self.bf16)
+        self.mean = torch.tensor(backbone.mean).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(backbone.std).view(1, 3, 1, 1) * 255
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:  # (B, S, S, 3) uint8 -> (B, D) float32
+        # permute of NHWC memory is already channels-last: no copy until the normalisation
+        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+        return self.run((x - self.mean) / self.std).numpy()
+
+
+class ModelStreams:
+    """Runs batches through an :class:`Embedder` on several threads ("streams") at once, each using a
+    share of torch's threads, and puts torch's thread setting back afterwards.
+
+    Why: small CNN layers on small images leave OpenMP threads waiting at every layer's barrier, and on
+    cores shared with other processes one descheduled thread stalls the whole team; whole batches on
+    single-threaded streams keep every core busy instead (measured ~4x on 2 shared cores, see
+    bench/embed_speed.py).
+
+    >>> with ModelStreams(embedder) as streams:  # doctest: +SKIP
+    ...     rows = np.concatenate(list(streams.map(batches)))
+    """
+
+    def __init__(self, embedder: Embedder, *, max_streams: int = MAX_STREAMS):
+        self.embedder = embedder
+        self.threads = torch.get_num_threads()
+        self.n = max(1, min(max_streams, self.threads))
+        self.per_stream = max(1, self.threads // self.n)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> ModelStreams:
+        if self.n > 1:
+            self._pool = ThreadPoolExecutor(max_workers=self.n, thread_name_prefix="pixlabel-model",
+                                            initializer=torch.set_num_threads, initargs=(self.per_stream,))
+        return self
+
+    def map(self, batches: list[np.ndarray]) -> Iterator[np.ndarray]:
+        """Embeddings of each batch, in order, as each finishes."""
+        if self._pool is None:
+            return (self.embedder(b) for b in batches)
+        return self._pool.map(self.embedder, batches)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            # a worker's set_num_threads also changed torch's process-wide default: restore it
+            torch.set_num_threads(self.threads)
+
+
+def embed_files(
+    files: Sequence[ImageFile], backbone: Backbone, *, cache_dir: Path | None = None, batch_size: int = 64,
+    workers: int = 2, precision: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, chunk: int = 2048,
+) -> EmbedResult:
+    """Embed ``files`` (cached ones are read back), skipping and reporting those that fail to decode.
+
+    Identical files (same content hash) are decoded and embedded once. With ``cache_dir`` every ``chunk``
+    finished images are saved, keyed by content, so a re-run, a renamed file or a killed run costs
+    nothing twice. ``workers`` threads decode ahead while the model runs.
+
+    >>> r = embed_files(images, create_backbone(image_size=96), cache_dir=Path("ws/cache"))  # doctest: +SKIP
+    >>> r.embeddings.shape, r.thumbs.shape  # doctest: +SKIP
+    ((1198, 1280), (1198, 32, 32, 3))
+    """
+    files = list(files)  # walked twice: to plan the work and to assemble the result
+    for option, value in (("batch_size", batch_size), ("workers", workers), ("chunk", chunk)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{option} must be a positive integer, got {value!r}")
+    embedder = Embedder(backbone, precision=precision)  # validates precision before any work
+    cache = EmbeddingCache(cache_dir / backbone.cache_key) if cache_dir is not None else None
+    todo_by_hash: dict[str, ImageFile] = {}
+    for f in files:
+        if f.content_hash not in todo_by_hash and not (cache is not None and f.content_hash in cache):
+            todo_by_hash[f.content_hash] = f  # identical files are embedded once
+    fresh, failed = _compute(list(todo_by_hash.values()), embedder, cache, batch_size=batch_size,
+                             workers=workers, max_pixels=max_pixels, chunk=chunk)
+
+    kept: list[ImageFile] = []
+    embs: list[np.ndarray] = []
+    thumbs: list[np.ndarray] = []
+    errors: list[tuple[str, str]] = []
+    for f in files:
+        h = f.content_hash
+        if h in failed:
+            errors.append((f.path, failed[h]))
+            continue
+        e, t = fresh[h] if h in fresh else cache.get(h)  # type: ignore[union-attr]  # planned above
+        kept.append(f)
+        embs.append(e)
+        thumbs.append(t)
+    dim = embs[0].shape[0] if embs else backbone.dim
+    return EmbedResult(
+        files=kept,
+        embeddings=np.asarray(embs, dtype=np.float32).reshape(len(kept), dim),
+        thumbs=np.asarray(thumbs, dtype=np.uint8).reshape(len(kept), THUMB_SIZE, THUMB_SIZE, 3),
+        errors=errors,
+    )
+
+
+def _compute(
+    todo: list[ImageFile], embedder: Embedder, cache: EmbeddingCache | None, *, batch_size: int, workers: int,
+    max_pixels: int, chunk: int,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, str]]:
+    """Decode and embed ``todo``: ``({hash: (embedding, thumbnail)}, {hash: why it failed})``."""
+    fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    failed: dict[str, str] = {}
+    unsaved: list[str] = []  # hashes embedded since the last cache shard
+
+    def save() -> None:
+        if cache is not None and unsaved:
+            cache.add(unsaved, np.stack([fresh[h][0] for h in unsaved]), np.stack([fresh[h][1] for h in unsaved]))
+        unsaved.clear()
+
+    # decode-ahead pieces are smaller than cache chunks so the model starts (and overlaps) early
+    piece = min(chunk, DECODE_AHEAD)
+    size = embedder.backbone.image_size
+    progress = bar(desc=f"embed {embedder.backbone.name}", total=len(todo), unit="img")
+    with progress, ModelStreams(embedder) as streams:
+        for decoded in _decoded_chunks(todo, size, max_pixels, piece, workers):
+            ok = [(f, r) for f, r in decoded if not isinstance(r, str)]
+            failed.update({f.content_hash: r for f, r in decoded if isinstance(r, str)})
+            progress.update(len(decoded) - len(ok))
+            if not ok:
+                continue
+            inputs = np.stack([r[0] for _, r in ok])  # (n, S, S, 3) uint8
+            batches = [inputs[i:i + batch_size] for i in range(0, len(ok), batch_size)]
+            start = 0
+            for emb in streams.map(batches):  # (b, D) each, in order
+                for j, (f, (_, thumb)) in enumerate(ok[start:start + len(emb)]):
+                    fresh[f.content_hash] = (emb[j], thumb)
+                    unsaved.append(f.content_hash)
+                start += len(emb)
+                progress.update(len(emb))
+            if len(unsaved) >= chunk:
+                save()
+        save()
+    return fresh, failed
