@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pixlabel.backbones.registry import DEFAULT_BACKBONE
+from pixlabel.cli.argtypes import positive_int
 from pixlabel.errors import InputError
 from pixlabel.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 
@@ -37,16 +38,17 @@ def register(sub: Any) -> None:
     p.add_argument("--weights", type=Path, default=None, metavar="FILE",
                    help="local state dict for the backbone (.pth/.pt/.safetensors); needed offline for "
                    "any backbone but the default")
-    p.add_argument("--image-size", type=_positive_int, default=96, metavar="S",
+    p.add_argument("--image-size", type=positive_int, default=96, metavar="S",
                    help="images are resized to S x S pixels (default 96; raise it for fine detail)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, metavar="N", help="images per model call (default 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
+                   help="images per model call (default 64)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto: bf16 where the CPU computes it natively, else fp32 (default auto)")
     p.add_argument("--cache", type=Path, default=None, metavar="DIR",
                    help="embedding cache folder: re-runs and renamed files reuse embeddings (default: none)")
-    p.add_argument("--workers", type=_positive_int, default=2, metavar="N",
+    p.add_argument("--workers", type=positive_int, default=2, metavar="N",
                    help="decoding threads (default 2)")
-    p.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images with more than N pixels (default {DEFAULT_MAX_PIXELS})")
     p.set_defaults(func=run)
 
@@ -80,13 +82,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"embedded {n} images ({dim} dims, {backbone.name} at {backbone.image_size} px) into {out}; "
           f"{len(errors)} unreadable{see}")
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value

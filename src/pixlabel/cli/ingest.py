@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pixlabel.cli.argtypes import positive_int
 from pixlabel.errors import InputError
 from pixlabel.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 from pixlabel.io.ingest import ingest
@@ -27,10 +28,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("images", type=Path, metavar="IMAGES", help="folder of images (searched recursively)")
     p.add_argument("--out", type=Path, required=True, metavar="WS", help="workspace folder to write to")
-    p.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images with more than N pixels (default {DEFAULT_MAX_PIXELS})")
     p.add_argument("--db", help="database URL (default: WS/pixlabel.db)")
-    p.add_argument("--workers", type=_positive_int, default=2, metavar="N",
+    p.add_argument("--workers", type=positive_int, default=2, metavar="N",
                    help="decoding threads (default 2)")
     p.set_defaults(func=run)
 
@@ -52,13 +53,3 @@ def run(args: argparse.Namespace) -> int:
     noun = "image" if total == 1 else "images"
     print(f"{total} {noun}, {len(result.errors)} unreadable{see}")
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
