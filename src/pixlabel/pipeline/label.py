@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,48 +52,42 @@ class LabelRun:
     embeddings: np.ndarray  # (N, D)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def labels_of(self) -> dict[str, str]:
-        return {p: self.classes[i] for p, i in zip(self.paths, self.predicted, strict=True)}
-
 
 class _Timer:
+    """Wall time per pipeline stage, for the summary, the report and the run record."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
-    def stage(self, name: str) -> _Stage:
-        return _Stage(self, name)
-
-
-class _Stage:
-    def __init__(self, timer: _Timer, name: str):
-        self.timer, self.name = timer, name
-
-    def __enter__(self) -> None:
-        self.t0 = time.perf_counter()
-        log.info("%s …", self.name)
-
-    def __exit__(self, *exc: object) -> None:
-        self.timer.timings[self.name] = round(time.perf_counter() - self.t0, 2)
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        log.info("%s …", name)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - t0, 2)
 
 
 def _store_for(config: LabelConfig, ws: Workspace) -> LabelStore:
     return open_store(config.db or ws.db_path)
 
 
-def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], store: LabelStore) -> dict[str, str]:
-    """Seeds = SEED.csv (or ImageFolder dirs) + every human label already in the store (review corrections)."""
+def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], store: LabelStore
+                 ) -> tuple[dict[str, str], set[str]]:
+    """Seeds = SEED.csv (or ImageFolder dirs) + every human label already in the store (review corrections,
+    which outrank the seed file). Also returns the paths whose human label is already stored as is."""
     if config.labels:
         seeds = seeds_from_csv(Path(config.labels), set(paths), bad_paths=errors)
-        origin = config.labels
     else:
         seeds = {p: c for p, c in seeds_from_folders(paths).items() if p not in errors}
-        origin = f"{config.images} (ImageFolder layout: CLASS/image files are seeds)"
     known = set(paths)
+    stored = set()
     for lab in store.labels(source="human"):
         if lab.box is None and lab.image in known:
-            seeds[lab.image] = lab.label  # a reviewer's correction outranks the original seed file
-    check_seeds(seeds, origin=origin, declared=_declared(config), zero_shot=config.zero_shot)
-    return seeds
+            seeds[lab.image] = lab.label
+            stored.add(lab.image)
+    return seeds, stored
 
 
 def _declared(config: LabelConfig) -> list[str]:
@@ -135,12 +131,12 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
     if len(paths) < 2:
         raise InputError(f"{config.images}: only {len(paths)} readable image(s); need at least 2")
 
-    seeds = _seed_labels(config, paths, dict(errors), store)
-    classes = check_seeds(seeds, origin=config.labels or config.images, declared=_declared(config),
-                          zero_shot=config.zero_shot)
+    seeds, stored = _seed_labels(config, paths, dict(errors), store)
+    origin = config.labels or f"{config.images} (ImageFolder layout: CLASS/image files are seeds)"
+    classes = check_seeds(seeds, origin=origin, declared=_declared(config), zero_shot=config.zero_shot)
     store.ensure_classes(classes)
-    store.put_labels([Label(p, c, 1.0, Provenance(source="human", labeler="seed")) for p, c in seeds.items()],
-                     run_id=run_id, actor="seed")
+    store.put_labels([Label(p, c, 1.0, Provenance(source="human", labeler="seed"))
+                      for p, c in seeds.items() if p not in stored], run_id=run_id, actor="seed")
     row = {p: i for i, p in enumerate(paths)}
     labeled_idx = np.array([row[p] for p in seeds], dtype=np.int64)
     y = np.array([classes.index(c) for c in seeds.values()], dtype=np.int64)
