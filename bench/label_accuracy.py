@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=96)
     ap.add_argument("--method", default="auto")
     ap.add_argument("--rounds", type=int, default=1, help="self-training rounds")
+    ap.add_argument("--epochs", type=int, default=4, help="self-training CNN epochs per round")
     ap.add_argument("--work", type=Path, default=Path("/tmp/pixlabel-bench"))
     ap.add_argument("--out", type=Path, default=Path("bench/out/label_accuracy.json"))
     args = ap.parse_args()
@@ -55,7 +56,8 @@ def main() -> None:
             mask[labeled] = False
             t = time.perf_counter()
             d = decide(Pool(pool.embeddings, pool.thumbs, seed), labeled, y_all[labeled], n_classes=10,
-                       method=args.method, seed=seed, selftrain_rounds=args.rounds)
+                       method=args.method, seed=seed, selftrain_rounds=args.rounds,
+                       selftrain_epochs=args.epochs)
             label_s = time.perf_counter() - t
             pred = d.probs.argmax(1)
             correct = pred == y_all
@@ -77,7 +79,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"dataset": ds.name, "method": args.method, "selftrain_rounds": args.rounds, "images": len(y_all),
+    result = {"dataset": ds.name, "method": args.method, "selftrain_rounds": args.rounds, "selftrain_epochs": args.epochs, "images": len(y_all),
               "image_size": args.image_size,
               "embed_seconds": round(embed_s, 1), "runs": rows}
     args.out.write_text(json.dumps(result, indent=2))

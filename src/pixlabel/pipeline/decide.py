@@ -52,10 +52,10 @@ class Decision:
 
 
 def _selftrain(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, seed: int,
-               max_folds: int, rounds: int) -> tuple[SelfTrainLabeler, CVResult]:
+               max_folds: int, rounds: int, epochs: int) -> tuple[SelfTrainLabeler, CVResult]:
     """Self-train once on all seeds; its CV is Poisson learning on the learned features (the final labeler).
     The CNN saw every seed's pseudo-label, so this CV leans optimistic; the benchmark checks ECE on truth."""
-    st = SelfTrainLabeler(rounds=rounds).fit(pool, labeled_idx, y, n_classes=n_classes)
+    st = SelfTrainLabeler(rounds=rounds, epochs=epochs).fit(pool, labeled_idx, y, n_classes=n_classes)
     learned = Pool(st.features_, None, pool.seed)
     dim = st.features_.shape[1]
     cv = cross_validate(PoissonLabeler(dim=dim), learned, labeled_idx, y, n_classes=n_classes,
@@ -65,7 +65,8 @@ def _selftrain(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes:
 
 def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, method: str = "auto",
            target_precision: float = 0.97, seed: int = 0, max_folds: int = 5,
-           fixed: dict[str, np.ndarray] | None = None, selftrain_rounds: int = 1) -> Decision:
+           fixed: dict[str, np.ndarray] | None = None, selftrain_rounds: int = 1,
+           selftrain_epochs: int = 4) -> Decision:
     """``fixed``: candidates whose (N, K) probabilities need no seeds (zero-shot); every seed is held out for them."""
     notes: list[str] = []
     cv: dict[str, CVResult] = {}
@@ -93,7 +94,7 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
         method == "auto" and pool.thumbs is not None and len(pool) >= SELFTRAIN_MIN_POOL and can_check)
     if want_selftrain:
         st, cv["selftrain"] = _selftrain(pool, labeled_idx, y, n_classes=n_classes, seed=seed, max_folds=max_folds,
-                                          rounds=selftrain_rounds)
+                                          rounds=selftrain_rounds, epochs=selftrain_epochs)
         fitted["selftrain"] = st.probs_
         notes.append(f"self-training: {st.stop_reason_}")
     elif method == "auto" and not can_check:
