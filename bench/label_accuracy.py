@@ -79,7 +79,8 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"dataset": ds.name, "method": args.method, "selftrain_rounds": args.rounds, "selftrain_epochs": args.epochs, "images": len(y_all),
+    result = {"dataset": ds.name, "method": args.method, "selftrain_rounds": args.rounds,
+              "selftrain_epochs": args.epochs, "images": len(y_all),
               "image_size": args.image_size,
               "embed_seconds": round(embed_s, 1), "runs": rows}
     args.out.write_text(json.dumps(result, indent=2))

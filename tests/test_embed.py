@@ -324,3 +324,14 @@ def test_embedder_bf16_and_fp32_agree_on_a_tiny_model(tiny: Backbone) -> None:
     x = (x - torch.tensor(tiny.mean).view(1, 3, 1, 1)) / torch.tensor(tiny.std).view(1, 3, 1, 1)
     np.testing.assert_allclose(fp32, run_module(tiny.module, x).numpy(), atol=1e-4)
     assert cosine(fp32, bf16).min() > 0.98
+
+
+def test_embedder_fp32_equals_the_module_for_torchvision() -> None:
+    backbone = create_backbone("torchvision/resnet18", pretrained=False, image_size=32)
+    randomise_bn(backbone.module)
+    batch = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255
+    x = (x - torch.tensor(backbone.mean).view(1, 3, 1, 1)) / torch.tensor(backbone.std).view(1, 3, 1, 1)
+    expected = run_module(backbone.module, x).numpy()
+    got = Embedder(backbone, precision="fp32")(batch)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
