@@ -6,8 +6,10 @@
     batch 64, torch's default threads.
 (b) ours: ``embed_files`` with the cache off — the whole pipeline, decoding included.
 Both start from the same list of PNG files (Fashion-MNIST test images, 28x28, written with PIL to a temp
-folder) and get one warm-up batch first, so neither pays oneDNN's first-call setup in its timing. The
-cosine between (a) and (b) per image checks that speed did not cost the embedding.
+folder) and get one warm-up batch first, so neither pays oneDNN's first-call setup in its timing. Runs of
+(a) and (b) alternate --repeats times and the medians are reported, so load from other processes on a
+shared machine hits both alike. The cosine between (a) and (b) per image checks that speed did not cost
+the embedding.
 Writes bench/out/embed_speed.json and prints a markdown table.
 """
 
@@ -18,6 +20,7 @@ import gzip
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -85,6 +88,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[96, 128], help="input sizes S (default 96 128)")
     ap.add_argument("--batch", type=int, default=64, help="batch size of the plain loop (default 64)")
     ap.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each path; medians are reported")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads for both paths (default: torch's default, one per core); 1 gives a "
                     "per-core comparison that other processes on the machine disturb far less")
@@ -105,14 +109,17 @@ def main() -> None:
             ours_bb = create_backbone(args.backbone, image_size=size)
             plain_loop(files[: args.batch], plain_bb, args.batch)  # warm-up
             embed_files(files[: args.batch], ours_bb)
-            t = time.perf_counter()
-            a = plain_loop(files, plain_bb, args.batch)
-            plain_s = time.perf_counter() - t
-            t = time.perf_counter()
-            result = embed_files(files, ours_bb)
-            ours_s = time.perf_counter() - t
-            if len(result.files) != len(files) or result.errors:
-                raise SystemExit(f"embed_files dropped images: {result.errors[:3]}")
+            plain_runs, ours_runs = [], []
+            for _ in range(args.repeats):  # alternate, so a burst of load elsewhere hits both paths alike
+                t = time.perf_counter()
+                a = plain_loop(files, plain_bb, args.batch)
+                plain_runs.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                result = embed_files(files, ours_bb)
+                ours_runs.append(time.perf_counter() - t)
+                if len(result.files) != len(files) or result.errors:
+                    raise SystemExit(f"embed_files dropped images: {result.errors[:3]}")
+            plain_s, ours_s = statistics.median(plain_runs), statistics.median(ours_runs)
             cos = cosine(a, result.embeddings)
             rows.append({
                 "image_size": size,
@@ -121,8 +128,8 @@ def main() -> None:
                 "speedup": round(plain_s / ours_s, 2),
                 "cosine_mean": round(float(cos.mean()), 5),
                 "cosine_min": round(float(cos.min()), 5),
-                "plain_s": round(plain_s, 2),
-                "ours_s": round(ours_s, 2),
+                "plain_runs_s": [round(x, 2) for x in plain_runs],
+                "ours_runs_s": [round(x, 2) for x in ours_runs],
             })
     report = {
         "backbone": args.backbone,
@@ -131,6 +138,7 @@ def main() -> None:
         "plain": f"PIL decode+resize sequential, torchvision to_tensor, fp32 eager, batch {args.batch}, "
         f"torch threads {torch.get_num_threads()}",
         "ours": "embed_files defaults (cache off)",
+        "repeats": args.repeats,
         "bf16_is_fast": bf16_is_fast(),
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),

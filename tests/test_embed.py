@@ -335,3 +335,18 @@ def test_embedder_fp32_equals_the_module_for_torchvision() -> None:
     expected = run_module(backbone.module, x).numpy()
     got = Embedder(backbone, precision="fp32")(batch)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_bf16_refused_on_the_probe_falls_back_to_autocast(
+    tiny: Backbone, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pixlabel.backbones import optimize
+
+    monkeypatch.setattr(optimize, "BF16_MIN_COSINE", 1.01)  # no bf16 model can pass this
+    batch = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3), dtype=np.uint8)
+    with caplog.at_level("DEBUG", logger="pixlabel.backbones.optimize"):
+        fallback = Embedder(tiny, precision="bf16")(batch)
+    assert "using autocast" in caplog.text
+    fp32 = Embedder(tiny, precision="fp32")(batch)
+    assert cosine(fallback, fp32).min() > 0.98
+    assert not np.array_equal(fallback, fp32)  # autocast still computed in bf16
