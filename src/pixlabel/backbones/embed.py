@@ -128,10 +128,11 @@ class ModelStreams:
     """Runs batches through an :class:`Embedder` on several threads ("streams") at once, each using a
     share of torch's threads, and puts torch's thread setting back afterwards.
 
-    Why: small CNN layers on small images leave OpenMP threads waiting at every layer's barrier, and on
-    cores shared with other processes one descheduled thread stalls the whole team; whole batches on
-    single-threaded streams keep every core busy instead (measured ~4x on 2 shared cores, see
-    bench/embed_speed.py).
+    Why: an OpenMP team waits at every layer's barrier, so when another process (or our own decode
+    threads) takes a core, one descheduled thread stalls the whole team; whole batches on single-threaded
+    streams keep every core busy instead. Lite0 at 96 px, 2 cores: with other processes running (load ~2)
+    371 img/s on 2 streams against 79 img/s for one 2-thread team; on an idle machine the team is ~10%
+    faster on the model alone (1079 vs 955 img/s) but no faster inside the decode+model pipeline.
 
     >>> with ModelStreams(embedder) as streams:  # doctest: +SKIP
     ...     rows = np.concatenate(list(streams.map(batches)))
@@ -189,7 +190,7 @@ def embed_files(
             todo_by_hash[f.content_hash] = f  # identical files are embedded once
     fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     failed: dict[str, str] = {}
-    if todo_by_hash:  # all cached: no model needed at all
+    if todo_by_hash:  # when everything is cached the model is not even prepared
         # the model is prepared (~0.3 s on one core) while the first images decode
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixlabel-prepare") as prep:
             embedder = prep.submit(Embedder, backbone, precision=precision)
