@@ -126,6 +126,7 @@ def main() -> None:
                 "plain_img_per_s": round(len(files) / plain_s, 1),
                 "ours_img_per_s": round(len(files) / ours_s, 1),
                 "speedup": round(plain_s / ours_s, 2),
+                "speedup_best_runs": round(min(plain_runs) / min(ours_runs), 2),
                 "cosine_mean": round(float(cos.mean()), 5),
                 "cosine_min": round(float(cos.min()), 5),
                 "plain_runs_s": [round(x, 2) for x in plain_runs],
@@ -151,11 +152,12 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{args.backbone}, {len(images)} images ({source}); load avg {report['load_avg_1min_before']} -> "
           f"{report['load_avg_1min_after']}; bf16_is_fast={report['bf16_is_fast']}\n")
-    print("| S | plain img/s | embed_files img/s | speed-up | cosine mean | cosine min |")
-    print("|---|---|---|---|---|---|")
+    print("| S | plain img/s | embed_files img/s | speed-up (medians) | speed-up (best runs) | cosine mean "
+          "| cosine min |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['image_size']} | {r['plain_img_per_s']} | {r['ours_img_per_s']} | {r['speedup']}x | "
-              f"{r['cosine_mean']} | {r['cosine_min']} |")
+              f"{r['speedup_best_runs']}x | {r['cosine_mean']} | {r['cosine_min']} |")
     print(f"\nwrote {args.out}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -350,3 +351,14 @@ def test_bf16_refused_on_the_probe_falls_back_to_autocast(
     fp32 = Embedder(tiny, precision="fp32")(batch)
     assert cosine(fallback, fp32).min() > 0.98
     assert not np.array_equal(fallback, fp32)  # autocast still computed in bf16
+
+
+def test_embed_files_restores_thread_settings(tmp_path: Path, tiny: Backbone) -> None:
+    import sys
+
+    make_folder(tmp_path / "imgs", n=4)
+    threads, switch = torch.get_num_threads(), sys.getswitchinterval()
+    embed_files(scan(tmp_path / "imgs"), tiny, batch_size=2)  # several batches: the streams really run
+    assert (torch.get_num_threads(), sys.getswitchinterval()) == (threads, switch)
+    with ThreadPoolExecutor(1) as pool:  # a new thread starts from torch's process-wide default
+        assert pool.submit(torch.get_num_threads).result() == threads

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ THUMB_SIZE = 32  # thumbnails feed the in-domain representation learner
 PRECISIONS = ("auto", "fp32", "bf16")
 DECODE_AHEAD = 512  # images decoded per step while the model runs the previous step
 MICRO_BATCH_PIXELS = 300_000  # images per model call x pixels per image: 32 at 96 px, 18 at 128, 5 at 224
+GIL_SWITCH_S = 0.0005  # Python's default is 0.005; see ModelStreams.__enter__
 MAX_STREAMS = 4  # more concurrent batches only add memory: 4 already keep a many-core CPU busy
 
 Decoded = tuple[np.ndarray, np.ndarray] | str  # (model input (S, S, 3), thumbnail) uint8, or why it failed
@@ -144,8 +146,14 @@ class ModelStreams:
         self.n = max(1, min(max_streams, self.threads))
         self.per_stream = max(1, self.threads // self.n)
         self._pool: ThreadPoolExecutor | None = None
+        self._switch = sys.getswitchinterval()
 
     def __enter__(self) -> ModelStreams:
+        self._switch = sys.getswitchinterval()
+        # A stream that returns from a torch op waits for the GIL while a decode thread runs Python (PIL's
+        # PNG parsing is pure Python); handing the GIL over every 0.5 ms instead of 5 ms made the whole
+        # pipeline ~10% faster (Lite0, 96 px, 2 cores). Restored on exit.
+        sys.setswitchinterval(min(self._switch, GIL_SWITCH_S))
         if self.n > 1:
             self._pool = ThreadPoolExecutor(max_workers=self.n, thread_name_prefix="pixlabel-model",
                                             initializer=torch.set_num_threads, initargs=(self.per_stream,))
@@ -162,6 +170,7 @@ class ModelStreams:
             self._pool.shutdown(wait=True, cancel_futures=True)
             # a worker's set_num_threads also changed torch's process-wide default: restore it
             torch.set_num_threads(self.threads)
+        sys.setswitchinterval(self._switch)
 
 
 def embed_files(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +119,10 @@ def _check_name(name: str) -> None:
         return
     close = difflib.get_close_matches(name, known, n=5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    family = re.match(r"[A-Za-z]*", name).group() or name  # type: ignore[union-attr]  # always matches
     raise PixlabelError(
         f"unknown backbone {name!r}.{hint} List timm names with "
-        f"`python -c \"import timm; print(timm.list_models('*{name.split('_')[0][:8]}*'))\"` "
+        f"`python -c \"import timm; print(timm.list_models('*{family}*'))\"` "
         "and torchvision ones (prefix torchvision/) with torchvision.models.list_models()"
     )
 
