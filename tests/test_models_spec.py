@@ -1,0 +1,55 @@
+"""The model directory contract: save → load round-trips predictions; bad directories are clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixlabel.errors import InputError
+from pixlabel.models import ModelSpec, load_predictor, save_model
+from pixlabel.models.arch import build_model
+
+
+def _images(n: int) -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def test_save_load_round_trip_gives_same_probs(tmp_path):
+    spec = ModelSpec(arch="smallcnn", classes=("a", "b", "c"), image_size=(28, 28), in_chans=1,
+                     mean=(0.5,), std=(0.25,), arch_options={"width": 8})
+    torch.manual_seed(0)
+    net = build_model(spec).eval()
+    save_model(tmp_path / "m", net, spec)
+    pred = load_predictor(tmp_path / "m")
+    assert pred.spec == spec
+    imgs = _images(5)
+    x = torch.from_numpy(spec.preprocess(imgs))
+    assert x.shape == (5, 1, 28, 28)
+    with torch.no_grad():
+        want = torch.softmax(net(x), 1).numpy()
+    got = pred.predict_proba(imgs)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert np.allclose(got.sum(1), 1.0, atol=1e-5)
+
+
+def test_spec_rejects_unknown_keys_and_bad_dirs(tmp_path):
+    with pytest.raises(InputError, match="unknown keys"):
+        ModelSpec.from_dict({"arch": "smallcnn", "classes": ["a", "b"], "image_size": [8, 8], "colour": 1})
+    with pytest.raises(InputError, match="not a model directory"):
+        load_predictor(tmp_path)
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(InputError, match="expected a model directory"):
+        load_predictor(tmp_path / "x.txt")
+    with pytest.raises(ValueError, match="at least two classes"):
+        ModelSpec(arch="smallcnn", classes=("a",), image_size=(8, 8))
+
+
+def test_weights_for_another_arch_are_refused(tmp_path):
+    spec = ModelSpec(arch="smallcnn", classes=("a", "b"), image_size=(16, 16), arch_options={"width": 8})
+    save_model(tmp_path, build_model(spec), spec)
+    (tmp_path / "model.yaml").write_text((tmp_path / "model.yaml").read_text().replace("width: 8", "width: 16"))
+    with pytest.raises(InputError, match="do not fit"):
+        load_predictor(tmp_path)
