@@ -17,7 +17,10 @@ from pixlabel.errors import PixlabelError
 from pixlabel.progress import configure_logging
 
 # A new command is one module here plus one line in this tuple.
-COMMANDS: tuple[str, ...] = ("demo", "label", "embed", "suggest", "ingest", "convert", "export")
+COMMANDS: tuple[str, ...] = (
+    "demo", "label", "embed", "suggest", "ingest", "convert", "export",
+    "train", "eval", "explain", "generate", "review", "serve",
+)
 
 EPILOG = """exit codes:
   0    success (unreadable images are listed in errors.csv; the run still succeeds)
