@@ -50,13 +50,17 @@ def register(sub: Any) -> None:
                    help="decoding threads (default 2)")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images with more than N pixels (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where embedding runs: local (default) or ray (Ray Data actor pool)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster address (with --engine ray; default: start a local Ray)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # heavy imports (torch, timm) only when the command runs, so `pixlabel --help` stays fast
     from pixlabel.backbones import create_backbone
-    from pixlabel.backbones.embed import embed_files
+    from pixlabel.engines import get_engine
     from pixlabel.io.ingest import ingest, write_errors_csv
 
     scanned = ingest(args.images, decode=False, max_pixels=args.max_pixels, workers=args.workers)
@@ -64,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"no images found under {args.images} (looked for {exts}; hidden files are skipped)")
     backbone = create_backbone(args.backbone, weights=args.weights, image_size=args.image_size)
-    result = embed_files(scanned.images, backbone, cache_dir=args.cache, batch_size=args.batch_size,
-                         workers=args.workers, precision=args.precision, max_pixels=args.max_pixels)
+    engine = get_engine(args.engine, address=args.ray_address)
+    result = engine.embed(scanned.images, backbone, cache_dir=args.cache, batch_size=args.batch_size,
+                          workers=args.workers, precision=args.precision, max_pixels=args.max_pixels)
     errors = sorted(scanned.errors + result.errors)
 
     out: Path = args.out

@@ -1,4 +1,5 @@
 """``pixlabel export WS``: write WS/labels.csv and WS/errors.csv again from the label store.
+``pixlabel export MODEL_DIR --format onnx --out model.onnx``: export a trained model (see pixlabel.export).
 
 Example::
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pixlabel.errors import InputError
+from pixlabel.export.cli import add_model_args, is_model_target, run_model_export
 from pixlabel.store import open_store
 from pixlabel.workspace import Workspace
 
@@ -24,14 +26,19 @@ def register(sub: Any) -> None:
         description="Write WS/labels.csv (path,label,confidence,source,status,...) and WS/errors.csv "
                     "(path,reason) from the workspace's label store.",
     )
-    p.add_argument("workspace", type=Path, metavar="WS", help="workspace directory")
+    p.add_argument("workspace", type=Path, metavar="WS", help="workspace directory (or MODEL_DIR for onnx)")
     p.add_argument("--db", metavar="URL", default=None,
                    help="label store: a path or a sqlite:/// or postgresql:// URL (default: WS/pixlabel.db)")
-    p.add_argument("--format", choices=("csv",), default="csv", help="output format (default: csv)")
+    p.add_argument("--format", choices=("csv", "onnx"), default=None,
+                   help="csv: labels of a workspace (default); onnx: a model directory (default if it has "
+                        "model.yaml)")
+    add_model_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_model_target(args):
+        return run_model_export(args)
     ws = Workspace(args.workspace)
     if not ws.root.is_dir():
         raise InputError(f"{ws.root}: workspace directory not found")

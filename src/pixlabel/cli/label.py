@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "selftrain")
     p.add_argument("--target-precision", type=float, help="precision auto-accepted labels must reach (0.97)")
     p.add_argument("--seed", type=int, help="random seed (runs are deterministic given it)")
-    p.add_argument("--engine", choices=["local"], help="executor (local)")
+    p.add_argument("--engine", choices=["local", "ray"], help="executor for embedding: local (default) or ray")
+    p.add_argument("--ray-address", help="Ray cluster address (with --engine ray; default: start a local Ray)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="backbone arithmetic")
     p.add_argument("--max-pixels", type=int, help="refuse images with more pixels (decompression bombs)")
@@ -46,7 +47,8 @@ def config_from_args(args: argparse.Namespace) -> LabelConfig:
         "images": args.images, "out": args.out, "labels": args.labels, "db": args.db,
         "backbone": args.backbone, "weights": args.weights, "image_size": args.image_size,
         "method": args.method, "target_precision": args.target_precision, "seed": args.seed,
-        "engine": args.engine, "batch_size": args.batch_size, "precision": args.precision,
+        "engine": args.engine, "ray_address": args.ray_address, "batch_size": args.batch_size,
+        "precision": args.precision,
         "max_pixels": args.max_pixels, "classes": args.classes, "zero_shot": args.zero_shot,
         "clip_arch": args.clip_arch, "clip_pretrained": args.clip_pretrained, "prompts": args.prompts,
     }

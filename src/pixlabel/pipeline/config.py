@@ -20,7 +20,8 @@ class LabelConfig:
     method: str = "auto"
     target_precision: float = 0.97
     seed: int = 0
-    engine: str = "local"
+    engine: str = "local"  # local | ray (embedding on Ray Data; see pixlabel.engines)
+    ray_address: str | None = None  # Ray cluster address; None with engine ray starts a local Ray
     batch_size: int = 64
     workers: int = 2
     precision: str = "auto"  # fp32 | bf16 | auto
@@ -35,7 +36,7 @@ class LabelConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.target_precision < 1.0:
             raise ValueError(f"target_precision must be in (0, 1), got {self.target_precision}")
-        if self.engine != "local":
-            raise ValueError(f"engine {self.engine!r} is not available yet; use local")
+        if self.engine not in ("local", "ray"):
+            raise ValueError(f"engine must be local or ray, got {self.engine!r}")
         if self.image_size < 16:
             raise ValueError(f"image_size must be at least 16, got {self.image_size}")

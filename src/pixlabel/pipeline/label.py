@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from pixlabel.backbones import create_backbone
-from pixlabel.backbones.embed import EmbedResult, embed_files
+from pixlabel.backbones.embed import EmbedResult
 from pixlabel.config import save_config
+from pixlabel.engines import get_engine
 from pixlabel.errors import InputError
 from pixlabel.io.ingest import ingest
 from pixlabel.labelers.protocol import Pool
@@ -121,9 +122,10 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
     with timer.stage("embed"):
         backbone = create_backbone(config.backbone, weights=Path(config.weights) if config.weights else None,
                                    image_size=config.image_size)
-        emb: EmbedResult = embed_files(scanned.images, backbone, cache_dir=ws.cache_dir,
-                                       batch_size=config.batch_size, workers=config.workers,
-                                       precision=config.precision, max_pixels=config.max_pixels)
+        engine = get_engine(config.engine, address=config.ray_address)  # local, or Ray Data actors
+        emb: EmbedResult = engine.embed(scanned.images, backbone, cache_dir=ws.cache_dir,
+                                        batch_size=config.batch_size, workers=config.workers,
+                                        precision=config.precision, max_pixels=config.max_pixels)
     errors = sorted(scanned.errors + emb.errors)
     store.record_errors(errors)
     store.export_errors_csv(ws.errors_csv)  # early: a later failure still leaves the list of bad files
