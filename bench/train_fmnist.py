@@ -1,0 +1,85 @@
+"""Benchmark 1: Fashion-MNIST, full 60k training set → 10k test accuracy, wall time on this machine.
+
+Trains pixlabel's default small-image model (``smallcnn``) with the library's own loop on the decoded
+uint8 arrays (what ``pixlabel train`` holds in memory after decoding), then scores the saved model directory
+through ``load_predictor`` on the 10k test images. Writes ``bench/out/train_fmnist.json``.
+
+    flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/train_fmnist.py --epochs 14
+    flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/train_fmnist.py --n-train 5000 --epochs 1  # timing probe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pixlabel.datasets import fashion_mnist
+from pixlabel.models import load_predictor
+from pixlabel.models.arch import build_model
+from pixlabel.train.config import TrainConfig
+from pixlabel.train.loop import Arrays, fit
+from pixlabel.train.run import choose_spec
+
+OUT = Path(__file__).parent / "out"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n-train", type=int, default=60000)
+    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--optimizer", default="adamw")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--augment", default="basic")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--name", default="train_fmnist")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(2)
+    ds = fashion_mnist()
+    x, y = ds.images[:, None], ds.labels
+    x_tr, y_tr = x[:60000][: args.n_train], y[:60000][: args.n_train]
+    x_te, y_te = x[60000:], y[60000:]
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(images=".", out=tmp, epochs=args.epochs, width=args.width, optimizer=args.optimizer,
+                          lr=args.lr, augment=args.augment, batch_size=args.batch_size, workers=args.workers,
+                          val_fraction=0.0, seed=0)
+        spec = choose_spec(cfg, ds.classes, (28, 28), True)
+        flat = x_tr.astype(np.float32) / 255
+        spec = type(spec)(**{**spec.__dict__, "mean": (float(flat.mean()),), "std": (float(flat.std()),)})
+        t0 = time.perf_counter()
+        result = fit(build_model(spec), spec, Arrays(x_tr, y_tr), None, cfg)
+        train_s = time.perf_counter() - t0
+        predictor = load_predictor(tmp)
+        t1 = time.perf_counter()
+        probs = np.concatenate([predictor.predict_proba([Image.fromarray(im) for im in x_te[i:i + 1000, 0]])
+                                for i in range(0, len(x_te), 1000)])
+        test_s = time.perf_counter() - t1
+    acc = float((probs.argmax(1) == y_te).mean())
+    report = {
+        "name": args.name, "n_train": int(len(y_tr)), "n_test": int(len(y_te)), "epochs": result.epochs_run,
+        "width": args.width, "optimizer": args.optimizer, "augment": args.augment, "batch_size": args.batch_size,
+        "params": int(sum(p.numel() for p in build_model(spec).parameters())),
+        "test_accuracy": acc, "train_wall_s": round(train_s, 1), "test_wall_s": round(test_s, 1),
+        "total_wall_s": round(train_s + test_s, 1), "target_accuracy": 0.94, "target_wall_s": 900,
+        "epoch_s": [round(r["seconds"], 1) for r in result.history],
+        "train_acc": [round(r["train_acc"], 4) for r in result.history],
+        "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{args.name}.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
