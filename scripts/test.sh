@@ -2,7 +2,7 @@
 # One command: install, start a throw-away PostgreSQL on 127.0.0.1, run the whole test suite (slow tests too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dataset-fashion-mnist postgresql
+bash scripts/setup.sh dataset-fashion-mnist postgresql chromium
 if [ "$(id -u)" -eq 0 ] && [ -z "${PIXLABEL_TEST_PG_URL:-}" ]; then
   eval "$(bash .ci/postgres.sh)" || echo "warning: PostgreSQL did not start; its tests will be skipped" >&2
 fi

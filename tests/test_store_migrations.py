@@ -123,9 +123,12 @@ def test_the_revision_template_renders_a_valid_migration(tmp_path: Path) -> None
     shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     cfg = alembic_config()
     cfg.set_main_option("script_location", str(scripts))
-    command.revision(cfg, message="add a column", rev_id="0002")
-    [new] = (scripts / "versions").glob("0002_*.py")
+    old_head = head()
+    rev_id = f"{int(old_head) + 1:04d}"  # the next revision after whatever the package ships
+    command.revision(cfg, message="add a column", rev_id=rev_id)
+    [new] = (scripts / "versions").glob(f"{rev_id}_*.py")
     source = new.read_text()
     compile(source, str(new), "exec")
-    assert 'down_revision: str | None = "0001"' in source or "down_revision: str | None = '0001'" in source
-    assert ScriptDirectory.from_config(cfg).get_current_head() == "0002"
+    assert (f'down_revision: str | None = "{old_head}"' in source
+            or f"down_revision: str | None = '{old_head}'" in source)
+    assert ScriptDirectory.from_config(cfg).get_current_head() == rev_id

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pixlabel.backbones.base import Backbone
 from pixlabel.errors import PixlabelError
+
+if TYPE_CHECKING:  # torch loads only when a backbone is built
+    from pixlabel.backbones.base import Backbone
 
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 MIN_IMAGE_SIZE = 16  # below this a 32x-downsampling CNN has nothing left to pool
 
-Factory = Callable[..., Backbone]
+Factory = Callable[..., "Backbone"]
 
 
 def _timm(name: str, **kw: object) -> Backbone:

@@ -11,6 +11,17 @@ Example::
     print(report.max_abs_diff, report.size_bytes)
 """
 
-from pixlabel.export.pipeline import ExportOptions, ExportReport, export_model
+from __future__ import annotations
 
-__all__ = ["ExportOptions", "ExportReport", "export_model"]
+import importlib
+from typing import Any
+
+# Lazy: `pixlabel --help` imports every command's module; torch must not load until a command runs.
+_EXPORTS = dict.fromkeys(("ExportOptions", "ExportReport", "export_model"), "pixlabel.export.pipeline")
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

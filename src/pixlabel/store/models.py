@@ -105,6 +105,11 @@ class LabelRow(Base):
         CheckConstraint("status IN ('accepted', 'review')", name="status"),
         Index("uq_labels_class_label_per_image", "image_id", unique=True,
               sqlite_where=CLASS_LABEL_WHERE, postgresql_where=CLASS_LABEL_WHERE),
+        # The review queue pages class labels least confident first, optionally by status or source
+        # (store/queue.py; migration 0002). Partial, so they also answer its progress counts alone.
+        *(Index(f"ix_labels_{name}", *cols, "confidence", "id", sqlite_where=CLASS_LABEL_WHERE,
+                postgresql_where=CLASS_LABEL_WHERE)
+          for name, cols in (("confidence", ()), ("status", ("status",)), ("source", ("source",)))),
         # Ids are never reused (history keeps ids of deleted labels) and can be reserved in bulk.
         {"sqlite_autoincrement": True},
     )

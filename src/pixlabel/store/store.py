@@ -28,6 +28,7 @@ from pixlabel.store import images, writes
 from pixlabel.store.convert import label_from_row
 from pixlabel.store.engine import SQLITE_BEGIN, create_store_engine, database_url, migrate_to_head
 from pixlabel.store.models import ClassRow, HistoryRow, ImageRow, LabelRow, RunRow, table
+from pixlabel.store.queue import ReviewQueueMixin
 from pixlabel.store.results import HistoryEntry, PutResult, RunInfo, SyncResult
 from pixlabel.store.sqlhelp import insert_missing
 
@@ -45,11 +46,12 @@ def open_store(url_or_path: str | Path) -> LabelStore:
     return LabelStore(engine)
 
 
-class LabelStore:
+class LabelStore(ReviewQueueMixin):
     """Images, classes, labels with provenance, runs and an audit trail, in SQLite or PostgreSQL.
 
     Each method is one transaction. Instances are thread-safe; several processes may share one database
-    (SQLite writers queue on its lock, PostgreSQL writers lock the image rows they touch).
+    (SQLite writers queue on its lock, PostgreSQL writers lock the image rows they touch). The review
+    queue's paged reads and review writes live in ``queue.py``.
     """
 
     def __init__(self, engine: Engine) -> None:

@@ -5,8 +5,19 @@ Modules: ``config`` (options), ``data`` (labels → decoded uint8 cache), ``augm
 ``loop`` (epochs, validation, checkpoints, resume), ``run`` (files in, model directory out), ``report``.
 """
 
-from pixlabel.train.config import TrainConfig
-from pixlabel.train.loop import TrainResult
-from pixlabel.train.run import train_model
+from __future__ import annotations
 
-__all__ = ["TrainConfig", "TrainResult", "train_model"]
+import importlib
+from typing import Any
+
+# Lazy: `pixlabel --help` imports every command's module; torch must not load until a command runs.
+_EXPORTS = {
+    "TrainConfig": "pixlabel.train.config", "TrainResult": "pixlabel.train.loop", "train_model": "pixlabel.train.run",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,243 @@
+"""The review app: one server-rendered page plus a small JSON API over a ``LabelStore``.
+
+Writes need ``Authorization: Bearer SECRET`` (the header only, never the cookie: a cookie would let another
+site's form write through a reviewer's browser). Reads are open on a loopback-bound server and need the
+token otherwise, as the header or the ``pixlabel_token`` cookie the page sets from ``/?token=SECRET``
+(``<img>`` tags cannot send headers). Endpoints are plain ``def``: FastAPI runs them in its thread pool, and
+the store is thread-safe.
+
+>>> from pixlabel.store import open_store  # doctest: +SKIP
+>>> app = create_app(open_store("ws/pixlabel.db"), ReviewSettings(Path("images"), {"s3cret": "ana"}))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import quote, urlencode
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel, Field
+
+from pixlabel.errors import InputError
+from pixlabel.io import csvout
+from pixlabel.review.auth import reviewer_for
+from pixlabel.review.files import OutsideRoot, safe_image_path, thumbnail_bytes
+from pixlabel.store import LabelStore
+from pixlabel.store.queue import MAX_PAGE, QueueItem
+
+COOKIE = "pixlabel_token"
+Status = Literal["accepted", "review"]
+Source = Literal["human", "model", "synthetic"]
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    image_root: Path  # resolved; images are served from here only
+    tokens: Mapping[str, str]  # secret -> reviewer name (the actor in the audit history)
+    open_reads: bool = True  # reads without a token: only for a server bound to loopback
+    page_size: int = 60
+    thumb_px: int = 128
+
+
+class LabelIn(BaseModel):
+    path: str = Field(description="image path relative to the image root, as in labels.csv")
+    label: str = Field(description="class name")
+
+
+class Item(BaseModel):
+    path: str
+    label: str
+    confidence: float
+    status: str
+    source: str
+    labeler: str
+    updated_at: str
+
+
+class QueueOut(BaseModel):
+    items: list[Item]
+    next_cursor: str | None = Field(description="pass as ?after= for the next page; null on the last page")
+
+
+class BulkIn(BaseModel):
+    label: str = Field(description="accept every machine label of this class …")
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="… whose confidence is at least this")
+    status: Status | None = Field(None, description="… and, if given, whose status is this")
+
+
+class BulkOut(BaseModel):
+    accepted: int
+
+
+class UndoIn(BaseModel):
+    path: str
+
+
+class ProgressOut(BaseModel):
+    total: int
+    human: int
+    seeds: int
+    to_review: int
+    estimated_accuracy: float | None = Field(
+        description="(human labels + sum of calibrated confidences of machine labels) / all labels")
+
+
+class HistoryOut(BaseModel):
+    at: str
+    actor: str
+    reason: str
+    old: dict | None
+    new: dict | None
+
+
+def _item(x: QueueItem) -> Item:
+    return Item(**x.as_dict())
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def reader(request: Request) -> str | None:
+    """Dependency: the reviewer reading, if any; 401 when reads need a token and none is valid."""
+    settings: ReviewSettings = request.app.state.settings
+    name = reviewer_for(_bearer(request) or request.cookies.get(COOKIE), settings.tokens)
+    if name is None and not settings.open_reads:
+        raise HTTPException(401, "this server needs a token to read: Authorization: Bearer TOKEN "
+                                 "(or open /?token=TOKEN in a browser)", {"WWW-Authenticate": "Bearer"})
+    return name
+
+
+def writer(request: Request) -> str:
+    """Dependency: the reviewer writing (the actor in the history); 401 without a valid bearer token."""
+    settings: ReviewSettings = request.app.state.settings
+    name = reviewer_for(_bearer(request), settings.tokens)
+    if name is None:
+        raise HTTPException(401, "writes need a valid reviewer token: Authorization: Bearer TOKEN",
+                            {"WWW-Authenticate": "Bearer"})
+    return name
+
+
+Reader = Annotated[str | None, Depends(reader)]
+Writer = Annotated[str, Depends(writer)]
+
+
+def create_app(store: LabelStore, settings: ReviewSettings) -> FastAPI:
+    """The FastAPI app over ``store``; OpenAPI docs at ``/docs``."""
+    app = FastAPI(title="pixlabel review", version="1",
+                  description="Fix doubtful labels: a queue least-confident first, human corrections, export.")
+    env = Environment(loader=PackageLoader("pixlabel.review", "templates"), autoescape=select_autoescape())
+    env.filters["url"] = lambda path: quote(path, safe="/")
+    page = env.get_template("review.html")
+    app.state.settings = settings
+
+    @app.exception_handler(InputError)
+    def bad_input(_request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request, label: str | None = None, status: str | None = None,
+              source: str | None = None, after: str | None = None, token: str | None = None) -> Response:
+        # The filter form sends "" for "all"; the store validates the rest (bad values: 400 naming them).
+        label, status, source = label or None, status or None, source or None
+        if token is not None:  # from the URL the CLI printed: keep it in a cookie, drop it from the URL
+            if reviewer_for(token, settings.tokens) is None:
+                raise HTTPException(401, "unknown token")
+            query = {k: v for k, v in request.query_params.items() if k != "token"}
+            response = RedirectResponse("/" + (f"?{urlencode(query)}" if query else ""), status_code=303)
+            response.set_cookie(COOKIE, token, samesite="strict", max_age=30 * 86400)
+            return response
+        reviewer = reader(request)
+        classes = store.classes()
+        queue = store.queue(limit=settings.page_size, after=after, label=label, status=status, source=source)
+        filters = {k: v for k, v in (("label", label), ("status", status), ("source", source)) if v}
+        next_url = f"/?{urlencode({**filters, 'after': queue.next_cursor})}" if queue.next_cursor else None
+        html = page.render(classes=classes, items=queue.items, progress=store.progress(), filters=filters,
+                           next_url=next_url, first_url="/?" + urlencode(filters), reviewer=reviewer,
+                           thumb_px=settings.thumb_px)
+        return HTMLResponse(html)
+
+    @app.get("/api/queue", response_model=QueueOut, summary="Labels to review, least confident first")
+    def queue(_who: Reader, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+              after: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+              offset: Annotated[int, Query(ge=0)] = 0, label: str | None = None, status: Status | None = None,
+              source: Source | None = None) -> QueueOut:
+        page_ = store.queue(limit=limit, after=after, offset=offset, label=label, status=status, source=source)
+        return QueueOut(items=[_item(x) for x in page_.items], next_cursor=page_.next_cursor)
+
+    @app.post("/api/labels", response_model=Item, summary="Set a human label (source=human, status=accepted)",
+              responses={401: {"description": "no valid token"}, 404: {"description": "unknown image"},
+                         422: {"description": "unknown class"}})
+    def set_label(body: LabelIn, who: Writer) -> Item:
+        classes = store.classes()
+        if body.label not in classes:
+            raise HTTPException(422, f"unknown class {body.label!r}; known: {', '.join(classes)}")
+        if not store.has_image(body.path):
+            raise HTTPException(404, f"unknown image {body.path!r}: not in the label store")
+        stored = store.set_human_label(body.path, body.label, actor=who)
+        return Item(path=stored.image, label=stored.label, confidence=stored.confidence, status=stored.status,
+                    source=stored.source, labeler=stored.provenance.labeler,
+                    updated_at=stored.provenance.created_at.isoformat())
+
+    @app.post("/api/undo", response_model=Item, summary="Undo your last change of an image",
+              responses={409: {"description": "nothing of yours to undo, or changed by someone since"}})
+    def undo(body: UndoIn, who: Writer) -> Item:
+        if not store.has_image(body.path):
+            raise HTTPException(404, f"unknown image {body.path!r}: not in the label store")
+        try:
+            return _item(store.undo_last(body.path, actor=who))
+        except InputError as exc:
+            raise HTTPException(409, str(exc)) from exc
+
+    @app.post("/api/bulk_accept", response_model=BulkOut,
+              summary="Accept every machine label of a class (optionally only confident ones) as human")
+    def bulk_accept(body: BulkIn, who: Writer) -> BulkOut:
+        n = store.accept_matching(label=body.label, actor=who, min_confidence=body.min_confidence,
+                                  status=body.status)
+        return BulkOut(accepted=n)
+
+    @app.get("/api/progress", response_model=ProgressOut, summary="Reviewed / remaining and estimated accuracy")
+    def progress(_who: Reader) -> ProgressOut:
+        return ProgressOut(**store.progress().as_dict())
+
+    @app.get("/api/history", response_model=list[HistoryOut], summary="Audit trail of one image, oldest first")
+    def history(path: str, _who: Reader) -> list[HistoryOut]:
+        if not store.has_image(path):
+            raise HTTPException(404, f"unknown image {path!r}: not in the label store")
+        return [HistoryOut(at=h.at.isoformat(), actor=h.actor, reason=h.reason, old=h.old, new=h.new)
+                for h in store.history(path)]
+
+    @app.get("/api/labels.csv", summary="Every current label in the labels.csv contract",
+             response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+    def labels_csv(_who: Reader) -> StreamingResponse:
+        text = csvout.format_labels_csv(store.labels())  # the same writer as WS/labels.csv
+
+        def chunks() -> Iterator[str]:
+            for start in range(0, len(text), 1 << 16):
+                yield text[start:start + (1 << 16)]
+
+        return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="labels.csv"'})
+
+    @app.get("/img/{path:path}", summary="A thumbnail of an image under the image root",
+             responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}})
+    def image(path: str, _who: Reader, size: Annotated[int | None, Query(ge=16, le=1024)] = None) -> Response:
+        try:
+            real = safe_image_path(settings.image_root, path)
+        except OutsideRoot as exc:
+            raise HTTPException(403, str(exc)) from exc
+        except FileNotFoundError as exc:
+            raise HTTPException(404, f"image {path!r} not found under the image root") from exc
+        if not store.has_image(path):  # only images of this workspace, not any file under the root
+            raise HTTPException(404, f"image {path!r} is not in the label store")
+        data, media = thumbnail_bytes(real, size=size or settings.thumb_px)
+        return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=300"})
+
+    return app

@@ -1,0 +1,61 @@
+"""The review page in a real browser: Playwright drives Debian's Chromium against uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pixlabel.review import ReviewSettings
+from pixlabel.review.files import image_root
+from pixlabel.store import open_store
+from pixlabel.workspace import Workspace
+from test_review_queue import make_workspace
+from test_review_server import running_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")]
+
+
+def test_relabel_with_the_keyboard_then_undo(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ws = make_workspace(tmp_path)
+    with open_store(ws / "pixlabel.db") as store:
+        settings = ReviewSettings(image_root(Workspace(ws)), {"s3cret-ana": "ana"})
+        with running_server(store, settings) as url, sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(f"{url}/?token=s3cret-ana")  # sets the token cookie, redirects to /
+                assert page.url == f"{url}/"
+                cards = page.locator(".card")
+                assert cards.count() == 12
+                assert cards.nth(0).get_attribute("data-path") == "img00.png"  # least confident first
+                assert page.locator("img").first.evaluate("i => i.complete && i.naturalWidth") == 8
+
+                page.keyboard.press("ArrowRight")  # select img01 (a dog at 0.35) …
+                page.keyboard.press("3")  # … and make it the third class, bird
+                page.wait_for_function("document.querySelectorAll('.card')[1].dataset.label === 'bird'")
+                assert store.current_label("img01.png").label == "bird"  # type: ignore[union-attr]
+                assert store.history("img01.png")[-1].actor == "ana"
+                page.wait_for_function("document.getElementById('st-human').textContent === '1'")  # progress
+                assert "sel" in (cards.nth(2).get_attribute("class") or "")  # selection moved on
+
+                page.keyboard.press("a")  # accept img02's label as it is (bird)
+                page.wait_for_function("document.querySelectorAll('.card')[2].classList.contains('human')")
+                assert store.current_label("img02.png").source == "human"  # type: ignore[union-attr]
+
+                page.keyboard.press("Control+z")  # undo the accept, then the relabel
+                page.wait_for_function("!document.querySelectorAll('.card')[2].classList.contains('human')")
+                page.keyboard.press("u")
+                page.wait_for_function("document.querySelectorAll('.card')[1].dataset.label === 'dog'")
+                restored = store.current_label("img01.png")
+                assert restored is not None and (restored.label, restored.source) == ("dog", "model")
+                assert errors == []
+            finally:
+                browser.close()
