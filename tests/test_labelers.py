@@ -58,6 +58,23 @@ def test_cross_validation_holds_out_every_seed_once() -> None:
     assert not cross_validate(create_labeler("probe"), Pool(x), one, y[one], n_classes=4, name="p").has_heldout
 
 
+def test_review_corrections_train_but_are_never_held_out() -> None:
+    x, y = blobs(spread=3.0)
+    idx = seeds_of(y, 5)
+    # 20 "corrections" of the hardest images: the points nearest another class's centre
+    labeler = create_labeler("poisson").fit(Pool(x), idx, y[idx], n_classes=4)
+    hardest = np.argsort(labeler.probs_.max(1))
+    extra = np.array([i for i in hardest if i not in set(idx)][:20])
+    all_idx = np.concatenate([idx, extra])
+    checkable = np.r_[np.ones(len(idx), bool), np.zeros(len(extra), bool)]
+    res = cross_validate(create_labeler("poisson"), Pool(x), all_idx, y[all_idx], n_classes=4, name="p",
+                         checkable=checkable)
+    assert sorted(res.heldout_idx.tolist()) == list(range(len(idx)))  # only the original seeds are scored
+    d = decide(Pool(x), all_idx, y[all_idx], n_classes=4, checkable=checkable)
+    assert d.cv[d.method].heldout_idx.max() < len(idx)
+    assert any("review corrections" in n for n in d.notes)
+
+
 def test_decide_calibrates_and_accepts_the_confident() -> None:
     x, y = blobs(spread=5.0, seed=1)  # overlapping: some labels must go to review
     idx = seeds_of(y, 10)

@@ -23,6 +23,7 @@ def test_review_corrections_become_seeds_and_outrank_the_seed_folder(tmp_path: P
                             headers={"Authorization": "Bearer s3cret"})
             assert r.status_code == 200
         config = LabelConfig(images=str(tmp_path), out=str(tmp_path / "ws"))
-        seeds, already_stored = _seed_labels(config, paths, {}, store)
+        seeds, already_stored, reviewed = _seed_labels(config, paths, {}, store)
     assert seeds == {"cat/a.png": "dog", "dog/b.png": "dog", "unlabeled/c.png": "dog"}
     assert already_stored == {"cat/a.png", "unlabeled/c.png"}  # not re-written as "seed" labels
+    assert reviewed == {"cat/a.png", "unlabeled/c.png"}  # trained on, never held out for calibration

@@ -34,10 +34,16 @@ def n_folds_for(y: np.ndarray, *, max_folds: int = 5) -> int:
 
 def cross_validate(
     labeler: Labeler, pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int,
-    name: str, max_folds: int = 5, repeats: int = 1, seed: int = 0,
+    name: str, max_folds: int = 5, repeats: int = 1, seed: int = 0, checkable: np.ndarray | None = None,
 ) -> CVResult:
-    """Stratified k-fold over the seeds; the labeler sees the whole pool but only the training folds' labels."""
-    folds = n_folds_for(y, max_folds=max_folds)
+    """Stratified k-fold over the seeds; the labeler sees the whole pool but only the training folds' labels.
+
+    ``checkable`` (M,) bool: seeds that may be held out. The others (review corrections, picked because they
+    were the hardest images) always train and are never scored: scoring on them would bias the accuracy
+    estimate and the calibration that follows towards the hardest images."""
+    check = np.arange(len(y)) if checkable is None else np.flatnonzero(checkable)
+    always = np.setdiff1d(np.arange(len(y)), check)
+    folds = n_folds_for(y[check], max_folds=max_folds) if len(check) else 0
     if folds < 2:
         log.warning("%s: fewer than 2 seed labels in some class: no held-out check possible", name)
         return CVResult(name, float("nan"), np.zeros(0, int), np.zeros((0, n_classes)))
@@ -45,7 +51,8 @@ def cross_validate(
     idx_out, probs_out = [], []
     for r in range(repeats):
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + r)
-        for train, test in splitter.split(np.zeros(len(y)), y):
+        for train_c, test_c in splitter.split(np.zeros(len(check)), y[check]):
+            train, test = np.concatenate([check[train_c], always]), check[test_c]
             labeler.fit(pool, labeled_idx[train], y[train], n_classes=n_classes)
             idx_out.append(test)
             probs_out.append(labeler.probs_[labeled_idx[test]])

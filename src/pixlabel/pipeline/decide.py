@@ -52,23 +52,32 @@ class Decision:
 
 
 def _selftrain(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, seed: int,
-               max_folds: int, rounds: int, epochs: int) -> tuple[SelfTrainLabeler, CVResult]:
+               max_folds: int, rounds: int, epochs: int, checkable: np.ndarray | None
+               ) -> tuple[SelfTrainLabeler, CVResult]:
     """Self-train once on all seeds; its CV is Poisson learning on the learned features (the final labeler).
     The CNN saw every seed's pseudo-label, so this CV leans optimistic; the benchmark checks ECE on truth."""
     st = SelfTrainLabeler(rounds=rounds, epochs=epochs).fit(pool, labeled_idx, y, n_classes=n_classes)
     learned = Pool(st.features_, None, pool.seed)
     dim = st.features_.shape[1]
     cv = cross_validate(PoissonLabeler(dim=dim), learned, labeled_idx, y, n_classes=n_classes,
-                        name="selftrain", max_folds=max_folds, seed=seed)
+                        name="selftrain", max_folds=max_folds, seed=seed, checkable=checkable)
     return st, cv
 
 
 def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, method: str = "auto",
            target_precision: float = 0.97, seed: int = 0, max_folds: int = 5,
            fixed: dict[str, np.ndarray] | None = None, selftrain_rounds: int = 1,
-           selftrain_epochs: int = 4) -> Decision:
-    """``fixed``: candidates whose (N, K) probabilities need no seeds (zero-shot); every seed is held out for them."""
+           selftrain_epochs: int = 4, checkable: np.ndarray | None = None) -> Decision:
+    """``fixed``: candidates whose (N, K) probabilities need no seeds (zero-shot); every seed is held out for them.
+    ``checkable`` (M,) bool: seeds representative enough to hold out for CV and calibration (not review
+    corrections, which are the hardest images by construction); ignored when they are too few to fold."""
     notes: list[str] = []
+    if checkable is not None and (checkable.all() or not checkable.any()
+                                  or n_folds_for(y[checkable], max_folds=max_folds) < 2):
+        checkable = None
+    elif checkable is not None:
+        notes.append(f"{int((~checkable).sum())} review corrections train the labelers but are not used to "
+                     "check or calibrate them (they were picked as the hardest images)")
     cv: dict[str, CVResult] = {}
     fitted: dict[str, np.ndarray] = {}
     rounds = np.zeros(len(pool), dtype=np.int64)
@@ -86,7 +95,7 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
     for name in base:
         labeler = create_labeler(name)
         cv[name] = cross_validate(labeler, pool, labeled_idx, y, n_classes=n_classes,
-                                  name=name, max_folds=max_folds, seed=seed)
+                                  name=name, max_folds=max_folds, seed=seed, checkable=checkable)
         fitted[name] = labeler.fit(pool, labeled_idx, y, n_classes=n_classes).probs_
         log.info("cv %s: %.3f", name, cv[name].accuracy)
     can_check = n_folds_for(y, max_folds=max_folds) >= 2 if len(y) else False
@@ -94,7 +103,7 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
         method == "auto" and pool.thumbs is not None and len(pool) >= SELFTRAIN_MIN_POOL and can_check)
     if want_selftrain:
         st, cv["selftrain"] = _selftrain(pool, labeled_idx, y, n_classes=n_classes, seed=seed, max_folds=max_folds,
-                                          rounds=selftrain_rounds, epochs=selftrain_epochs)
+                                          rounds=selftrain_rounds, epochs=selftrain_epochs, checkable=checkable)
         fitted["selftrain"] = st.probs_
         notes.append(f"self-training: {st.stop_reason_}")
     elif method == "auto" and not can_check:

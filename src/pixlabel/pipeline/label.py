@@ -75,20 +75,23 @@ def _store_for(config: LabelConfig, ws: Workspace) -> LabelStore:
 
 
 def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], store: LabelStore
-                 ) -> tuple[dict[str, str], set[str]]:
+                 ) -> tuple[dict[str, str], set[str], set[str]]:
     """Seeds = SEED.csv (or ImageFolder dirs) + every human label already in the store (review corrections,
-    which outrank the seed file). Also returns the paths whose human label is already stored as is."""
+    which outrank the seed file). Also returns the paths whose human label is already stored as is, and the
+    paths of review corrections (human labels not from the seed file)."""
     if config.labels:
         seeds = seeds_from_csv(Path(config.labels), set(paths), bad_paths=errors)
     else:
         seeds = {p: c for p, c in seeds_from_folders(paths).items() if p not in errors}
     known = set(paths)
-    stored = set()
+    stored, reviewed = set(), set()
     for lab in store.labels(source="human"):
         if lab.box is None and lab.image in known:
             seeds[lab.image] = lab.label
             stored.add(lab.image)
-    return seeds, stored
+            if lab.provenance.labeler != "seed":
+                reviewed.add(lab.image)
+    return seeds, stored, reviewed
 
 
 def _declared(config: LabelConfig) -> list[str]:
@@ -133,7 +136,7 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
     if len(paths) < 2:
         raise InputError(f"{config.images}: only {len(paths)} readable image(s); need at least 2")
 
-    seeds, stored = _seed_labels(config, paths, dict(errors), store)
+    seeds, stored, reviewed = _seed_labels(config, paths, dict(errors), store)
     origin = config.labels or f"{config.images} (ImageFolder layout: CLASS/image files are seeds)"
     classes = check_seeds(seeds, origin=origin, declared=_declared(config), zero_shot=config.zero_shot)
     store.ensure_classes(classes)
@@ -142,6 +145,7 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
     row = {p: i for i, p in enumerate(paths)}
     labeled_idx = np.array([row[p] for p in seeds], dtype=np.int64)
     y = np.array([classes.index(c) for c in seeds.values()], dtype=np.int64)
+    checkable = np.array([p not in reviewed for p in seeds], dtype=bool)
     pool = Pool(emb.embeddings, emb.thumbs, config.seed)
 
     fixed = {}
@@ -153,7 +157,7 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
     with timer.stage("label"):
         decision = decide(pool, labeled_idx, y, n_classes=len(classes), method=config.method,
                           target_precision=config.target_precision, seed=config.seed, max_folds=config.cv_folds,
-                          fixed=fixed)
+                          fixed=fixed, checkable=checkable)
     predicted = decision.probs.argmax(1)
     confidence = decision.confidence
     accepted = confidence >= decision.threshold.threshold
