@@ -17,6 +17,7 @@ LABELERS: dict[str, str] = {
     "probe": "pixlabel.labelers.baselines:ProbeLabeler",
     "labelspreading": "pixlabel.labelers.baselines:LabelSpreadingLabeler",
     "selftrain": "pixlabel.labelers.selftrain:SelfTrainLabeler",
+    "sgan": "pixlabel.labelers.sgan:SGANLabeler",  # not in AUTO_CANDIDATES: 6 GAN trainings per CV (minutes each)
 }
 
 # what ``--method auto`` compares by cross-validation on the seed labels
