@@ -75,6 +75,20 @@ def test_review_corrections_train_but_are_never_held_out() -> None:
     assert any("review corrections" in n for n in d.notes)
 
 
+def test_corrections_that_hurt_the_held_out_seeds_are_not_used_as_sources() -> None:
+    x, y = blobs(spread=5.0)  # overlapping classes, as where real review corrections land
+    idx = seeds_of(y, 5)
+    # 40 "corrections" that say class 1 deep inside class 0's blob: as sources they would flood class 0
+    inside0 = np.setdiff1d(np.flatnonzero(y == 0), idx)[:40]
+    all_idx = np.concatenate([idx, inside0])
+    y_all = np.concatenate([y[idx], np.ones(len(inside0), np.int64)])
+    checkable = np.r_[np.ones(len(idx), bool), np.zeros(len(inside0), bool)]
+    d = decide(Pool(x), all_idx, y_all, n_classes=4, checkable=checkable)
+    assert any("not used as seeds" in n for n in d.notes)
+    plain = decide(Pool(x), idx, y[idx], n_classes=4)
+    np.testing.assert_allclose(d.probs, plain.probs)
+
+
 def test_decide_calibrates_and_accepts_the_confident() -> None:
     x, y = blobs(spread=5.0, seed=1)  # overlapping: some labels must go to review
     idx = seeds_of(y, 10)

@@ -193,10 +193,7 @@ def embed_files(
             raise ValueError(f"{option} must be a positive integer, got {value!r}")
     _check_precision(precision)
     cache = EmbeddingCache(cache_dir / backbone.cache_key) if cache_dir is not None else None
-    todo_by_hash: dict[str, ImageFile] = {}
-    for f in files:
-        if f.content_hash not in todo_by_hash and not (cache is not None and f.content_hash in cache):
-            todo_by_hash[f.content_hash] = f  # identical files are embedded once
+    todo_by_hash = files_to_embed(files, cache)
     fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     failed: dict[str, str] = {}
     if todo_by_hash:  # when everything is cached the model is not even prepared
@@ -206,6 +203,21 @@ def embed_files(
             fresh, failed = _compute(list(todo_by_hash.values()), embedder, backbone, cache,
                                      batch_size=batch_size, workers=workers, max_pixels=max_pixels, chunk=chunk)
 
+    return assemble_result(files, fresh, failed, cache, dim=backbone.dim)
+
+
+def files_to_embed(files: Sequence[ImageFile], cache: EmbeddingCache | None) -> dict[str, ImageFile]:
+    """Content hash -> one file to embed: identical files are embedded once, cached ones not at all."""
+    todo: dict[str, ImageFile] = {}
+    for f in files:
+        if f.content_hash not in todo and not (cache is not None and f.content_hash in cache):
+            todo[f.content_hash] = f
+    return todo
+
+
+def assemble_result(files: Sequence[ImageFile], fresh: dict[str, tuple[np.ndarray, np.ndarray]],
+                    failed: dict[str, str], cache: EmbeddingCache | None, *, dim: int) -> EmbedResult:
+    """Rows in ``files`` order from fresh and cached embeddings; files that failed become errors."""
     kept: list[ImageFile] = []
     embs: list[np.ndarray] = []
     thumbs: list[np.ndarray] = []
@@ -215,11 +227,11 @@ def embed_files(
         if h in failed:
             errors.append((f.path, failed[h]))
             continue
-        e, t = fresh[h] if h in fresh else cache.get(h)  # type: ignore[union-attr]  # planned above
+        e, t = fresh[h] if h in fresh else cache.get(h)  # type: ignore[union-attr]  # planned by files_to_embed
         kept.append(f)
         embs.append(e)
         thumbs.append(t)
-    dim = embs[0].shape[0] if embs else backbone.dim
+    dim = embs[0].shape[0] if embs else dim
     return EmbedResult(
         files=kept,
         embeddings=np.asarray(embs, dtype=np.float32).reshape(len(kept), dim),

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="local weights file for the backbone (offline use)")
     p.add_argument("--image-size", type=int, help="backbone input size in pixels (default 96)")
     p.add_argument("--method", help="auto (cross-validated choice), poisson, laplace, probe, labelspreading, "
-                                    "selftrain")
+                                    "selftrain, sgan (semi-supervised GAN; slow: not tried by auto)")
     p.add_argument("--target-precision", type=float, help="precision auto-accepted labels must reach (0.97)")
     p.add_argument("--seed", type=int, help="random seed (runs are deterministic given it)")
     p.add_argument("--engine", choices=["local", "ray"], help="executor for embedding: local (default) or ray")

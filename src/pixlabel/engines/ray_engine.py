@@ -23,7 +23,7 @@ import numpy as np
 
 from pixlabel.backbones.base import Backbone
 from pixlabel.backbones.cache import EmbeddingCache
-from pixlabel.backbones.embed import THUMB_SIZE, EmbedResult, decode_for_model
+from pixlabel.backbones.embed import THUMB_SIZE, EmbedResult, assemble_result, decode_for_model, files_to_embed
 from pixlabel.errors import InputError
 from pixlabel.io.images import DEFAULT_MAX_PIXELS, ImageFile
 
@@ -98,10 +98,7 @@ class RayEngine:
               max_pixels: int = DEFAULT_MAX_PIXELS) -> EmbedResult:
         files = list(files)
         cache = EmbeddingCache(cache_dir / backbone.cache_key) if cache_dir is not None else None
-        todo: dict[str, ImageFile] = {}
-        for f in files:
-            if f.content_hash not in todo and not (cache is not None and f.content_hash in cache):
-                todo[f.content_hash] = f  # identical files are embedded once
+        todo = files_to_embed(files, cache)
         fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         failed: dict[str, str] = {}
         if todo:
@@ -110,20 +107,7 @@ class RayEngine:
             if cache is not None and fresh:
                 hashes = list(fresh)
                 cache.add(hashes, np.stack([fresh[h][0] for h in hashes]), np.stack([fresh[h][1] for h in hashes]))
-        kept, embs, thumbs, errors = [], [], [], []
-        for f in files:
-            h = f.content_hash
-            if h in failed:
-                errors.append((f.path, failed[h]))
-                continue
-            e, t = fresh[h] if h in fresh else cache.get(h)  # type: ignore[union-attr]  # planned above
-            kept.append(f)
-            embs.append(e)
-            thumbs.append(t)
-        dim = embs[0].shape[0] if embs else backbone.dim
-        return EmbedResult(files=kept, embeddings=np.asarray(embs, np.float32).reshape(len(kept), dim),
-                           thumbs=np.asarray(thumbs, np.uint8).reshape(len(kept), THUMB_SIZE, THUMB_SIZE, 3),
-                           errors=errors)
+        return assemble_result(files, fresh, failed, cache, dim=backbone.dim)
 
     def _compute(self, todo: list[ImageFile], backbone: Backbone, *, batch_size: int, precision: str,
                  max_pixels: int) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, str]]:
