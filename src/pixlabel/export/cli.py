@@ -23,7 +23,7 @@ from pixlabel.errors import InputError
 def add_model_args(p: Any) -> None:
     g = p.add_argument_group("model export (MODEL_DIR --format onnx)")
     g.add_argument("--out", type=Path, metavar="FILE.onnx", help="ONNX file to write")
-    g.add_argument("--int8", action="store_true", help="static INT8 quantization (QDQ, per-channel), needs --calib")
+    g.add_argument("--int8", action="store_true", help="static INT8 quantization (QLinear ops), needs --calib")
     g.add_argument("--calib", type=Path, metavar="IMAGES",
                    help="images to calibrate INT8 and verify outputs on (e.g. the training images)")
     g.add_argument("--calib-count", type=int, default=256, metavar="N", help="calibration images (default 256)")

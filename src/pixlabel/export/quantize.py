@@ -1,4 +1,5 @@
-"""Static INT8 quantization with ONNX Runtime: QDQ format, per-channel weights, calibrated on real images.
+"""Static INT8 quantization with ONNX Runtime: QLinear operators (uint8 activations, int8 per-channel weights)
+calibrated on real images.
 
 Activation ranges come from running the fp32 model over calibration images (a folder of training images by
 default), so the quantized model is tuned to the data it will see. The pixlabel metadata is copied across.
