@@ -1,8 +1,7 @@
 """A quickly trained SmallCNN model directory, for benchmarks and tests of export and serving.
 
-The real training command lives elsewhere (``pixlabel train``); this is the minimal loop that makes an
-honest model (Fashion-MNIST: ~88-90% after 2 epochs on 2 cores) so export and serving are measured on a
-network that has learned something, not on random weights.
+A thin call of pixlabel's training loop with fixed settings, so export and serving are measured on a
+network that has learned something, not on random weights (``pixlabel train`` is the user-facing command).
 
 Example::
 
@@ -33,33 +32,23 @@ def gray_to_input(images: np.ndarray, spec: ModelSpec) -> np.ndarray:
 
 def train_smallcnn(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], *, epochs: int = 2,
                    width: int = 32, batch_size: int = 128, lr: float = 2e-3, seed: int = 0) -> tuple[Any, ModelSpec]:
-    """Train SmallCNN on ``(N, h, w)`` uint8 grayscale images; returns ``(module in eval mode, spec)``."""
-    import torch
-    from torch.nn import functional as F
+    """Train SmallCNN on ``(N, h, w)`` uint8 grayscale images with pixlabel's own training loop
+    (:func:`pixlabel.train.loop.fit`, flip/shift augmentation, no validation split); returns
+    ``(module in eval mode, spec)``."""
+    import tempfile
 
     from pixlabel.models.arch import build_model
+    from pixlabel.models.spec import load_model
+    from pixlabel.train.config import TrainConfig
+    from pixlabel.train.loop import Arrays, fit
 
     h, w = images.shape[1:3]
     spec = ModelSpec(arch="smallcnn", classes=tuple(classes), image_size=(h, w), in_chans=1,
                      mean=FMNIST_MEAN, std=FMNIST_STD, arch_options={"width": width})
-    torch.manual_seed(seed)
-    net = build_model(spec)
-    x = torch.from_numpy(gray_to_input(images, spec))
-    y = torch.from_numpy(np.asarray(labels, np.int64))
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * ((len(x) + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1))
-    g = torch.Generator().manual_seed(seed)
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            xb = x[idx]
-            if torch.rand((), generator=g) < 0.5:  # horizontal flip: cheap, label-preserving for clothes
-                xb = xb.flip(3)
-            opt.zero_grad()
-            F.cross_entropy(net(xb), y[idx]).backward()
-            opt.step()
-            sched.step()
-    return net.eval(), spec
+    with tempfile.TemporaryDirectory(prefix="pixlabel-demo-model-") as tmp:
+        config = TrainConfig(images=".", out=tmp, epochs=epochs, width=width, batch_size=batch_size, lr=lr,
+                             augment="basic", val_fraction=0.0, seed=seed)
+        fit(build_model(spec), spec, Arrays(np.asarray(images)[:, None], np.asarray(labels, np.int64)), None,
+            config)
+        net, spec = load_model(tmp)
+    return net, spec
