@@ -10,16 +10,7 @@ from pixlabel.labelers.protocol import Pool
 from pixlabel.labelers.registry import AUTO_CANDIDATES, available, create_labeler
 from pixlabel.labelers.sgan import SGANLabeler, thumbs_to_vectors
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one thread avoids OpenMP spin-waits when other jobs share the 2 cores (7x faster)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def bar_thumbs(n_per: int = 80, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

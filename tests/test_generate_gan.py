@@ -14,12 +14,7 @@ from pixlabel.generate.gan import GanConfig, load_checkpoint, new_state, sample,
 TINY = {"image_size": 16, "channels": 1, "g_width": 8, "d_width": 8, "batch_size": 8, "z_dim": 8}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy(n: int = 24) -> tuple[np.ndarray, np.ndarray]:
