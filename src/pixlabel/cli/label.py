@@ -39,6 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clip-arch", help="open_clip architecture (default ViT-B-32)")
     p.add_argument("--clip-pretrained", help="open_clip weights: a tag (downloads when online) or a local file")
     p.add_argument("--prompts", help="YAML file {class: [prompt, ...]} for --zero-shot")
+    d = p.add_argument_group("boxes and masks (--task detect|segment)")
+    d.add_argument("--task", choices=["classify", "detect", "segment"],
+                   help="classify (default): one class per image; detect: boxes; segment: boxes + instance masks. "
+                        "For detect/segment --labels is COCO .json, a YOLO or VOC folder, or a CSV with boxes")
+    d.add_argument("--detector", choices=["fcos", "retinanet", "fasterrcnn"], help="detector (default fcos)")
+    d.add_argument("--detector-size", type=int, help="shorter image side the detector sees (default 320)")
+    d.add_argument("--teacher-steps", type=int, help="training steps on the seed boxes (default 400)")
+    d.add_argument("--student-steps", type=int, help="training steps per student round (default 300)")
+    d.add_argument("--rounds", type=int, help="student rounds at most (default 2; stops when held-out mAP drops)")
+    d.add_argument("--pseudo-threshold", type=float, help="calibrated confidence a pseudo-box needs (0.5)")
     p.set_defaults(func=run)
 
 
@@ -51,14 +61,23 @@ def config_from_args(args: argparse.Namespace) -> LabelConfig:
         "precision": args.precision,
         "max_pixels": args.max_pixels, "classes": args.classes, "zero_shot": args.zero_shot,
         "clip_arch": args.clip_arch, "clip_pretrained": args.clip_pretrained, "prompts": args.prompts,
+        "task": args.task, "detector": args.detector, "detector_size": args.detector_size,
+        "teacher_steps": args.teacher_steps, "student_steps": args.student_steps, "rounds": args.rounds,
+        "pseudo_threshold": args.pseudo_threshold,
     }
     return load_config(LabelConfig, args.config, overrides)
 
 
 def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if config.task != "classify":
+        from pixlabel.pipeline.detect_label import run_detect_label
+        from pixlabel.pipeline.summary import print_detect_summary
+
+        print_detect_summary(run_detect_label(config))
+        return 0
     from pixlabel.pipeline.label import run_label
     from pixlabel.pipeline.summary import print_summary
 
-    result = run_label(config_from_args(args))
-    print_summary(result)
+    print_summary(run_label(config))
     return 0

@@ -18,7 +18,7 @@ from pixlabel.report.svg import reliability_diagram
 from pixlabel.trust.calibrate import reliability_table
 
 
-def _png_data_uri(im: Any) -> str:
+def png_data_uri(im: Any) -> str:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -28,7 +28,7 @@ def gallery(mistakes: list[Any]) -> Markup:
     if not mistakes:
         return Markup("<p>No mistakes.</p>")
     figs = "".join(
-        f'<figure><img src="{_png_data_uri(m.thumb)}" alt="{escape(m.path)}">'
+        f'<figure><img src="{png_data_uri(m.thumb)}" alt="{escape(m.path)}">'
         f"<figcaption>{escape(m.path)}<br>true <b>{escape(m.label)}</b><br>predicted <b>{escape(m.predicted)}"
         f"</b> ({m.confidence:.0%})</figcaption></figure>" for m in mistakes)
     return Markup(f'<div class="gallery">{figs}</div>')

@@ -32,11 +32,21 @@ class LabelConfig:
     clip_arch: str = "ViT-B-32"
     clip_pretrained: str = "laion2b_s34b_b79k"  # a tag (downloads when online) or a local checkpoint file
     prompts: str | None = None  # YAML {class: [prompt, ...]}
+    # --task detect|segment (boxes / instance masks; see pixlabel.detect)
+    task: str = "classify"  # classify | detect | segment
+    detector: str = "fcos"  # fcos | retinanet | fasterrcnn (segment: maskrcnn)
+    detector_size: int = 320  # shorter side the detector sees; 128 suits 128-px scenes, 512+ fine detail
+    teacher_steps: int = 400
+    student_steps: int = 300
+    rounds: int = 2  # teacher-student rounds after the teacher (stops when held-out mAP stops improving)
+    pseudo_threshold: float = 0.5  # calibrated P(correct) a pseudo-box needs
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target_precision < 1.0:
             raise ValueError(f"target_precision must be in (0, 1), got {self.target_precision}")
         if self.engine not in ("local", "ray"):
             raise ValueError(f"engine must be local or ray, got {self.engine!r}")
+        if self.task not in ("classify", "detect", "segment"):
+            raise ValueError(f"task must be classify, detect or segment, got {self.task!r}")
         if self.image_size < 16:
             raise ValueError(f"image_size must be at least 16, got {self.image_size}")

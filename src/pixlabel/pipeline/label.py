@@ -54,7 +54,7 @@ class LabelRun:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class _Timer:
+class StageTimer:
     """Wall time per pipeline stage, for the summary, the report and the run record."""
 
     def __init__(self) -> None:
@@ -101,7 +101,7 @@ def _declared(config: LabelConfig) -> list[str]:
 def run_label(config: LabelConfig) -> LabelRun:
     ws = Workspace.create(config.out)
     save_config(config, ws.config_yaml)
-    timer = _Timer()
+    timer = StageTimer()
     store = _store_for(config, ws)
     run_id = store.start_run("label", dataclasses.asdict(config))
     try:
@@ -116,7 +116,7 @@ def run_label(config: LabelConfig) -> LabelRun:
     return result
 
 
-def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, timer: _Timer) -> LabelRun:
+def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, timer: StageTimer) -> LabelRun:
     with timer.stage("ingest"):
         scanned = ingest(config.images, max_pixels=config.max_pixels, decode=False, workers=config.workers)
         if not scanned.images:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pixlabel.pipeline.detect_label import DetectRun
     from pixlabel.pipeline.label import LabelRun
 
 
@@ -23,6 +24,25 @@ def print_summary(run: LabelRun) -> None:
         print(f"note: {note}")
     if run.errors:
         print(f"{len(run.errors)} unreadable file(s): see {run.workspace.errors_csv}")
+    _time_and_paths(run)
+
+
+def print_detect_summary(run: DetectRun) -> None:
+    model = [lab for labs in run.predicted.values() for lab in labs]
+    n_acc = sum(lab.status == "accepted" for lab in model)
+    kept = run.teacher.rounds[run.teacher.best_round]
+    print(f"boxed {len(run.predicted)} images from {len(run.seeds)} seed images ({len(run.classes)} classes): "
+          f"{len(model)} model boxes, kept round {run.teacher.best_round} (held-out seed mAP@0.5 "
+          f"{kept['val_map50']:.3f})")
+    print(f"accepted {n_acc}/{len(model)} boxes at confidence >= {run.threshold:.3f} (expected precision "
+          f"{run.expected_precision:.1%}); {len(model) - n_acc} to review")
+    if run.errors:
+        print(f"{len(run.errors)} unreadable file(s): see {run.workspace.errors_csv}")
+    _time_and_paths(run)
+    print(f"boxes: {run.coco_path}\ndetector: {run.detector_dir}")
+
+
+def _time_and_paths(run: LabelRun | DetectRun) -> None:
     total = sum(run.timings.values())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in run.timings.items())
     print(f"time {total:.1f}s ({stages})")

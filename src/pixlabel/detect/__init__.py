@@ -1,0 +1,1 @@
+"""Boxes and masks from a few boxed images: scenes, torchvision detectors, teacher–student, mAP."""

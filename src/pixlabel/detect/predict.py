@@ -1,0 +1,129 @@
+"""Run a detector over images; map boxes back to original pixels; calibrate scores on held-out images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from pycocotools import mask as cocomask
+from torch import nn
+from torchvision.ops import box_iou
+
+from pixlabel.detect.data import DetImage, DetTarget, load_image
+from pixlabel.detect.spec import DetectorSpec, load_detector
+from pixlabel.io.images import DEFAULT_MAX_PIXELS
+from pixlabel.records import Box, Dataset, ImageInfo, Label, Mask, Ontology, Provenance
+from pixlabel.trust.calibrate import ConfidenceCalibrator
+
+
+@dataclass
+class Detections:
+    """One image's detections in *working* pixels: boxes (n, 4), class index (n,), raw score (n,),
+    optional masks (n, h, w) bool."""
+
+    boxes: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    masks: np.ndarray | None = None
+
+    def above(self, threshold: float, confidence: np.ndarray | None = None) -> DetTarget:
+        keep = (self.scores if confidence is None else confidence) >= threshold
+        return DetTarget(self.boxes[keep], self.labels[keep], None if self.masks is None else self.masks[keep])
+
+
+def label_offset(spec: DetectorSpec) -> int:
+    """torchvision's R-CNN family reserves class 0 for background; FCOS/RetinaNet do not."""
+    return 1 if spec.arch in ("fasterrcnn", "maskrcnn") else 0
+
+
+@torch.no_grad()
+def detect(model: nn.Module, spec: DetectorSpec, images: Sequence[DetImage], *, batch_size: int = 32,
+           min_score: float = 0.05) -> list[Detections]:
+    model.eval()
+    out: list[Detections] = []
+    off = label_offset(spec)
+    for start in range(0, len(images), batch_size):
+        batch = [im.pixels.float() / 255.0 for im in images[start:start + batch_size]]
+        for o in model(batch):
+            keep = o["scores"] >= min_score
+            masks = (o["masks"][keep, 0] > 0.5).numpy() if "masks" in o else None
+            out.append(Detections(o["boxes"][keep].numpy(), o["labels"][keep].numpy() - off,
+                                  o["scores"][keep].numpy(), masks))
+    return out
+
+
+def match_correct(dets: Sequence[Detections], truth: Sequence[DetTarget], *, iou: float = 0.5) -> np.ndarray:
+    """Per detection (concatenated over images): does it hit an unclaimed true box of its class at IoU ≥ iou?
+    Greedy by score, as COCO matching does — the ``correct`` a score calibrator learns from."""
+    flags = []
+    for d, t in zip(dets, truth, strict=True):
+        hit = np.zeros(len(d.scores), bool)
+        if len(d.scores) and len(t.labels):
+            ious = box_iou(torch.from_numpy(d.boxes).float(), torch.from_numpy(t.boxes).float()).numpy()
+            claimed = np.zeros(len(t.labels), bool)
+            for i in np.argsort(-d.scores, kind="stable"):
+                cand = np.flatnonzero((t.labels == d.labels[i]) & ~claimed & (ious[i] >= iou))
+                if cand.size:
+                    j = cand[np.argmax(ious[i, cand])]
+                    claimed[j], hit[i] = True, True
+        flags.append(hit)
+    return np.concatenate(flags) if flags else np.zeros(0, bool)
+
+
+def fit_calibration(dets: Sequence[Detections], truth: Sequence[DetTarget]) -> tuple[tuple[float, float], ...]:
+    """Score -> P(the box is a correct detection) as interpolation knots, from held-out seed images."""
+    scores = np.concatenate([d.scores for d in dets]) if dets else np.zeros(0)
+    if scores.size == 0:
+        return ()
+    cal = ConfidenceCalibrator().fit(scores, match_correct(dets, truth))
+    grid = np.linspace(0.0, 1.0, 51)
+    return tuple((float(s), float(p)) for s, p in zip(grid, np.maximum.accumulate(cal.predict(grid)), strict=True))
+
+
+def calibrated(spec: DetectorSpec, scores: np.ndarray) -> np.ndarray:
+    if not spec.calibration:
+        return np.asarray(scores, float)
+    xs, ys = zip(*spec.calibration, strict=True)
+    return np.interp(scores, xs, ys)
+
+
+def to_labels(spec: DetectorSpec, image: DetImage, d: Detections, *, labeler: str, version: str,
+              threshold: float, round_: int = 0) -> list[Label]:
+    """Model labels in original pixels with calibrated confidence; status by the accept threshold."""
+    conf = calibrated(spec, d.scores)
+    h, w = image.size
+    out = []
+    for i in range(len(d.scores)):
+        x1, y1, x2, y2 = (float(v) / image.scale for v in d.boxes[i])
+        box = Box(x1, y1, max(x1, x2), max(y1, y2), image_size=(h, w)).clipped()
+        if box.area <= 0:  # a box entirely off the image: nothing to label
+            continue
+        mask = None
+        if d.masks is not None:
+            m = d.masks[i]
+            if image.scale != 1.0:
+                m = np.asarray(torch.nn.functional.interpolate(torch.from_numpy(m)[None, None].float(),
+                                                               size=(h, w))[0, 0] > 0.5)
+            rle = cocomask.encode(np.asfortranarray(m.astype(np.uint8)))
+            mask = Mask((h, w), rle={"size": [h, w], "counts": rle["counts"].decode("ascii")})
+        out.append(Label(image.path, spec.classes[int(d.labels[i])], float(np.clip(conf[i], 0, 1)),
+                         Provenance(source="model", labeler=labeler, model_version=version, round=round_),
+                         status="accepted" if conf[i] >= threshold else "review", box=box, mask=mask))
+    return out
+
+
+def predict_dataset(model_dir: Path | str, images_root: Path | str, paths: Sequence[str], *,
+                    max_pixels: int = DEFAULT_MAX_PIXELS, min_score: float = 0.05) -> Dataset:
+    """A saved detector's predictions on ``paths`` as a Dataset of model labels (for ``pixlabel eval``)."""
+    model, spec = load_detector(model_dir)
+    root = Path(images_root)
+    infos, labels = [], []
+    for path in paths:
+        image = load_image(root, path, max_side=spec.image_size * 2, max_pixels=max_pixels)
+        (d,) = detect(model, spec, [image], min_score=min_score)
+        infos.append(ImageInfo(path, image.size))
+        labels += to_labels(spec, image, d, labeler=spec.arch, version=str(model_dir), threshold=2.0)
+    return Dataset(infos, labels, Ontology(spec.classes))
