@@ -103,3 +103,26 @@ def test_class_without_seed_boxes_is_an_error(scenes, tmp_path, _pixlabel):
     r = _pixlabel("label", str(root / "images"), "--task", "detect", "--labels", str(tmp_path / "seed.json"),
                   "--out", str(tmp_path / "ws"), *FAST)
     assert r.returncode != 0 and "no seed boxes for class(es) bar" in r.stderr
+
+
+@pytest.mark.slow
+def test_open_vocab_warm_start_and_sam_masks_run_from_the_cli(scenes, tmp_path, _pixlabel):
+    """Tiny random OWLv2/SAM checkpoints saved locally: proves the wiring (flags -> loaders -> pipeline ->
+    COCO masks), not their accuracy."""
+    from test_open_vocab import save_tiny_owlv2
+    from test_sam import save_tiny_sam
+
+    root, _, seed_paths = scenes
+    owl, sam = save_tiny_owlv2(tmp_path / "owl"), save_tiny_sam(tmp_path / "sam")
+    ws = tmp_path / "ws"
+    r = _pixlabel("label", str(root / "images"), "--task", "segment", "--labels", str(root / "seed.coco.json"),
+                  "--out", str(ws), "--open-vocab", str(owl), "--segmenter", f"sam:{sam}",
+                  "--pseudo-threshold", "0.0", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert "open-vocabulary" in r.stdout  # the stage ran and was timed
+    raw = json.loads((ws / "labels.coco.json").read_text())
+    model = [a for a in raw["annotations"] if "score" in a]
+    assert model and all(a["segmentation"] and "counts" in a["segmentation"] for a in model)
+    r = _pixlabel("label", str(root / "images"), "--task", "segment", "--labels", str(root / "seed.coco.json"),
+                  "--out", str(tmp_path / "ws2"), "--segmenter", "sam2:x", *FAST)
+    assert r.returncode == 2 and "expected sam:MODEL" in r.stderr

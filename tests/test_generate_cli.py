@@ -59,9 +59,11 @@ def test_generate_writes_images_labels_report_and_resumes(tmp_path: Path, capsys
     assert set(q["quality"]) >= {"fid", "fidelity", "cas", "min_diversity", "per_class"}
 
     # more steps on the same folder resume from the checkpoint; --balance tops "ring" up to 12
-    assert main(["generate", str(data), "--balance", "--out", str(out), "--steps", "6", *FAST]) == 0
+    assert main(["generate", str(data), "--balance", "--out", str(out), "--steps", "6", "--truncation", "1",
+                 *FAST]) == 0
     q = json.loads((out / "quality.json").read_text())
     assert q["resumed_from"] == 4 and q["step"] == 6 and q["counts"] == {"bar": 0, "ring": 1}
+    assert q["truncation"] == 1.0
     assert len(read_rows(out / "labels.csv")) == 1 and len(list((out / "images" / "ring").glob("*.png"))) == 1
 
 
@@ -76,6 +78,8 @@ def test_generate_refuses_small_classes_foreign_checkpoints_and_unknown_classes(
     assert "unknown class(es) cat" in capsys.readouterr().err
     assert main(["generate", str(data), "--out", str(out), *FAST]) == 2
     assert "--per-class N, or --balance" in capsys.readouterr().err
+    assert main(["generate", str(data), "--balance", "--truncation", "0", "--out", str(out), *FAST]) == 2
+    assert "--truncation must be > 0, got 0.0" in capsys.readouterr().err
     # "dot" was not asked for: it is left out of training, so the checkpoint's classes are [bar, ring]
     assert main(["generate", str(data), "--classes", "bar", "--per-class", "1", "--out", str(out),
                  "--steps", "1", *FAST]) == 0

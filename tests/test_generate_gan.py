@@ -73,3 +73,28 @@ def test_training_balances_classes_and_mismatched_images_are_refused() -> None:
         train(new_state(cfg, seed=0), x[:, :, :8, :8], y, steps=1)
     state = train(new_state(cfg, seed=0), x, y, steps=2)
     assert state.step == 2 and np.isfinite(list(state.gen.parameters())[0].detach().numpy()).all()
+
+
+def test_auxiliary_classifier_head_exists_only_when_weighted_and_truncation_narrows_samples() -> None:
+    with_ac = new_state(GanConfig(classes=("a", "b", "c"), **TINY, ac_weight=0.5), seed=0)
+    score, logits = with_ac.disc.score_and_logits(torch.zeros(4, 1, 16, 16), torch.tensor([0, 1, 2, 0]))
+    assert score.shape == (4,) and logits is not None and logits.shape == (4, 3)
+    plain = new_state(GanConfig(classes=("a", "b", "c"), **TINY, ac_weight=0.0, augment=()), seed=0)
+    assert plain.disc.score_and_logits(torch.zeros(2, 1, 16, 16), torch.tensor([0, 1]))[1] is None
+    x, y = toy()
+    train(plain, x, y, steps=2)  # the plain projection GAN still trains
+    ys = np.zeros(64, np.int64)
+    full = sample(with_ac, ys, seed=0).astype(float)
+    narrow = sample(with_ac, ys, seed=0, truncation=0.3).astype(float)
+    assert narrow.std(axis=0).mean() < full.std(axis=0).mean()  # truncated latents vary the image less
+    with pytest.raises(ValueError, match="truncation must be > 0"):
+        sample(with_ac, ys, seed=0, truncation=0.0)
+    with pytest.raises(ValueError, match="unknown DiffAugment policy"):
+        GanConfig(classes=("a",), augment=("blur",))
+
+
+def test_checkpoint_of_an_older_version_is_refused_with_its_version(tmp_path: Path) -> None:
+    ckpt = tmp_path / "old.pt"
+    torch.save({"version": 1, "config": {}}, ckpt)
+    with pytest.raises(InputError, match=r"older pixlabel \(version 1"):
+        load_checkpoint(ckpt, GanConfig(classes=("cat", "dog"), **TINY))

@@ -36,6 +36,8 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--min-images", type=positive_int, default=10,
                    help="refuse classes with fewer readable images than this (10)")
+    p.add_argument("--truncation", type=float,
+                   help="sample latents truncated at |z| <= T (e.g. 1.0): higher class fidelity, lower diversity")
     p.add_argument("--backbone", help="backbone for the quality metrics (default: offline tf_efficientnet_lite0)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's; 1 is fastest on a busy CPU)")
     p.set_defaults(func=run)
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = GenerateConfig(per_class=args.per_class, classes=classes, balance=args.balance,
                          image_size=args.image_size, steps=args.steps, seed=args.seed,
                          min_images=args.min_images, backbone=args.backbone,
-                         threads=args.threads)
+                         threads=args.threads, truncation=args.truncation)
     r = generate(args.images, args.labels, args.out, cfg)
     q = r.quality
     print(f"GAN: {r.step} steps (resumed from {r.resumed_from}), training {r.train_seconds:.0f} s")

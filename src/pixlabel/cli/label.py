@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--student-steps", type=int, help="training steps per student round (default 300)")
     d.add_argument("--rounds", type=int, help="student rounds at most (default 2; stops when held-out mAP drops)")
     d.add_argument("--pseudo-threshold", type=float, help="calibrated confidence a pseudo-box needs (0.5)")
+    d.add_argument("--open-vocab", metavar="MODEL",
+                   help="OWLv2 checkpoint (hub id when online, or a local dir): boxes from class names (and "
+                        "--prompts) join the teacher's training as calibrated pseudo-boxes")
+    d.add_argument("--segmenter", metavar="sam:MODEL",
+                   help="with --task segment: masks from SAM prompted with each box, instead of a Mask R-CNN head")
     p.set_defaults(func=run)
 
 
@@ -63,7 +68,7 @@ def config_from_args(args: argparse.Namespace) -> LabelConfig:
         "clip_arch": args.clip_arch, "clip_pretrained": args.clip_pretrained, "prompts": args.prompts,
         "task": args.task, "detector": args.detector, "detector_size": args.detector_size,
         "teacher_steps": args.teacher_steps, "student_steps": args.student_steps, "rounds": args.rounds,
-        "pseudo_threshold": args.pseudo_threshold,
+        "pseudo_threshold": args.pseudo_threshold, "open_vocab": args.open_vocab, "segmenter": args.segmenter,
     }
     return load_config(LabelConfig, args.config, overrides)
 

@@ -44,7 +44,9 @@ def detection_report_html(metrics: dict[str, Any], *, title: str) -> str:
     rows = table(["class", "AP@0.5", "AP@[.5:.95]", "AP@0.75", "recall@0.5", "truth", "predicted"],
                  [[c, pc[c]["ap50"], pc[c]["ap"], pc[c]["ap75"], pc[c]["recall50"], pc[c]["n_truth"],
                    pc[c]["n_pred"]] for c in metrics["classes"]])
-    curves = {c: list(zip(pr["recall"], pr["precision"], strict=True)) for c, pr in metrics["pr_curves"].items()}
+    # COCO pads precision with zeros past the highest recall reached; the curve ends there instead
+    curves = {c: [(r, p) for r, p in zip(pr["recall"], pr["precision"], strict=True)
+                  if r <= (pc[c]["recall50"] or 0.0) + 1e-9] for c, pr in metrics["pr_curves"].items()}
     pr = line_chart(curves, title="precision–recall at IoU 0.5", x_label="recall", y_label="precision",
                     width=620, height=320, x_range=(0.0, 1.0), y_range=(0.0, 1.0))
     note = Markup("<p>COCO-style 101-point interpolated precision, at most "

@@ -48,7 +48,8 @@ def detect(model: nn.Module, spec: DetectorSpec, images: Sequence[DetImage], *, 
     for start in range(0, len(images), batch_size):
         batch = [im.pixels.float() / 255.0 for im in images[start:start + batch_size]]
         for o in model(batch):
-            keep = o["scores"] >= min_score
+            wh = o["boxes"][:, 2:] - o["boxes"][:, :2]
+            keep = (o["scores"] >= min_score) & (wh > 0.5).all(1)  # a degenerate box is no object
             masks = (o["masks"][keep, 0] > 0.5).numpy() if "masks" in o else None
             out.append(Detections(o["boxes"][keep].numpy(), o["labels"][keep].numpy() - off,
                                   o["scores"][keep].numpy(), masks))

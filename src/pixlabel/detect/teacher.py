@@ -90,10 +90,12 @@ def val_map50(model: nn.Module, spec: DetectorSpec, images: Sequence[DetImage], 
 def teacher_student(spec: DetectorSpec, seeds: Sequence[DetImage], seed_targets: Sequence[DetTarget],
                     unlabeled: Sequence[DetImage], cfg: TeacherConfig, *,
                     init: Callable[[nn.Module], None] | None = None,
-                    on_round: Callable[[int, nn.Module, DetectorSpec], None] | None = None) -> TeacherResult:
+                    on_round: Callable[[int, nn.Module, DetectorSpec], None] | None = None,
+                    warm: Sequence[tuple[DetImage, DetTarget]] = ()) -> TeacherResult:
     """Train on the seeds, then pseudo-label ``unlabeled`` and retrain while held-out mAP@0.5 improves.
 
     ``on_round(round, model, spec)`` sees every round's model (benchmarks score each on hidden truth).
+    ``warm`` adds pseudo-boxed images (e.g. open-vocabulary boxes) to the teacher's training set.
     """
     tr, va = split_seeds(len(seeds), cfg)
     train_imgs, train_tg = [seeds[i] for i in tr], [seed_targets[i] for i in tr]
@@ -105,7 +107,9 @@ def teacher_student(spec: DetectorSpec, seeds: Sequence[DetImage], seed_targets:
         init(model)
     tcfg = DetTrainConfig(steps=cfg.teacher_steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
     t0 = time.perf_counter()
-    fit_detector(model, DetectionSet(train_imgs, train_tg, augment=aug, label_offset=off), tcfg, desc="teacher")
+    teacher_data = DetectionSet(train_imgs + [w[0] for w in warm], train_tg + [w[1] for w in warm], augment=aug,
+                                label_offset=off)
+    fit_detector(model, teacher_data, tcfg, desc="teacher")
     score, val_dets = val_map50(model, spec, val_imgs, val_tg)
     spec = replace(spec, calibration=fit_calibration(val_dets, val_tg) if val_imgs else ())
     result = TeacherResult(model, spec, [{"round": 0, "val_map50": score, "pseudo_boxes": 0,

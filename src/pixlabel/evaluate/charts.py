@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from markupsafe import Markup, escape
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")  # matplotlib tab10: ten classes, ten colours
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -31,15 +32,17 @@ def _fmt(v: float) -> str:
 
 
 def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str, x_label: str = "epoch",
-               y_label: str = "", width: int = 520, height: int = 260) -> Markup:
-    """One polyline per series on shared axes, with a legend."""
+               y_label: str = "", width: int = 520, height: int = 260, x_range: tuple[float, float] | None = None,
+               y_range: tuple[float, float] | None = None) -> Markup:
+    """One polyline per series on shared axes, with a legend; axes fit the data unless ``x_range``/``y_range``
+    fix them (e.g. ``(0, 1)`` for precision–recall curves)."""
     pts = [(x, y) for s in series.values() for x, y in s if math.isfinite(y)]
     if not pts:
         return Markup("<p>(no data)</p>")
     left, right, top, bottom = 56, 110, 24, 40
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+    x0, x1 = x_range or (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
+    y0, y1 = y_range or (min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1)
     pw, ph = width - left - right, height - top - bottom
 
     def sx(x: float) -> float:
@@ -51,7 +54,7 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, title: st
     parts = [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>']
     for v in np.linspace(y0, y1, 5):
         parts.append(f'<text x="{left - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
-    for v in np.linspace(x0, x1, min(6, int(x1 - x0) + 1)):
+    for v in np.linspace(x0, x1, 6 if x_range else min(6, int(x1 - x0) + 1)):  # epochs: whole-number ticks
         parts.append(f'<text x="{sx(v):.1f}" y="{top + ph + 16}" text-anchor="middle">{_fmt(v)}</text>')
     parts.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>')
     parts.append(f'<text x="14" y="{top + ph / 2}" transform="rotate(-90 14 {top + ph / 2})" '
@@ -151,6 +154,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> Markup:
 
 
 def _cell(c: object) -> str:
+    if c is None:  # a metric that does not exist, e.g. the AP of a class with no truth
+        return "–"
     if isinstance(c, float):
         return "–" if math.isnan(c) else f"{c:.4g}"
     return str(c)

@@ -1,7 +1,9 @@
 """A class-conditional GAN small enough for 2 CPU cores: DCGAN generator with class-conditional batch
-norm, a spectrally normalised projection discriminator (Miyato & Koyama 2018), hinge loss, Adam(0, 0.9) with
-TTUR (discriminator learns 2x faster), and an exponential moving average of the generator's weights, which is
-what samples are drawn from (it removes most of the step-to-step jitter of GAN training for free).
+norm, a spectrally normalised projection discriminator (Miyato & Koyama 2018) with an auxiliary classifier
+head (ACGAN, Odena et al. 2017), hinge loss, DiffAugment (translation + cutout) on everything the
+discriminator sees, Adam(0, 0.9) with TTUR (discriminator learns 2x faster), and an exponential moving
+average of the generator's weights, which is what samples are drawn from (it removes most of the
+step-to-step jitter of GAN training for free).
 
 Training state lives in one checkpoint file so a run can stop and resume; the checkpoint records the class
 list, image size and channels it was made for and refuses any other.
@@ -31,10 +33,11 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from pixlabel.errors import InputError
+from pixlabel.generate.diffaugment import POLICIES, diff_augment
 from pixlabel.progress import bar
 
 log = logging.getLogger(__name__)
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: DiffAugment and the auxiliary classifier head
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class GanConfig:
     lr_g: float = 5e-4
     lr_d: float = 1e-3  # TTUR (Heusel et al. 2017); 1e-4/4e-4 left G stuck for 200+ steps on MNIST
     ema: float = 0.999
+    augment: tuple[str, ...] = ("translation", "cutout")  # DiffAugment on real and fake before D; () = off
+    # > 0: an auxiliary classifier head on D (ACGAN) that G must also satisfy; 0.5 doubled class fidelity at
+    # 800 steps on MNIST-5k (19% -> 40%, docs/results.md)
+    ac_weight: float = 0.5
 
     def __post_init__(self) -> None:
         s = self.image_size
@@ -58,6 +65,9 @@ class GanConfig:
             raise InputError(f"--image-size must be a power of two from 16 to 128 (16, 32, 64, 128), got {s}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        unknown = [a for a in self.augment if a not in POLICIES]
+        if unknown:
+            raise ValueError(f"unknown DiffAugment policy {unknown}; known: {', '.join(POLICIES)}")
 
     @property
     def n_blocks(self) -> int:
@@ -115,11 +125,16 @@ class Discriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.linear = spectral_norm(nn.Linear(chans[-1], 1))
         self.embed = spectral_norm(nn.Embedding(len(cfg.classes), chans[-1]))
+        self.classify = nn.Linear(chans[-1], len(cfg.classes)) if cfg.ac_weight > 0 else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # -> (B,) realness scores
+        return self.score_and_logits(x, y)[0]
+
+    def score_and_logits(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Realness (B,) and, with an auxiliary classifier head, class logits (B, K) from the same features."""
         h = self.body(x).sum(dim=(2, 3))  # (B, ch)
-        out: torch.Tensor = self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
-        return out
+        score = self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
+        return score, (self.classify(h) if self.classify is not None else None)
 
 
 @dataclass
@@ -165,6 +180,9 @@ def train(state: GanState, images: np.ndarray, labels: np.ndarray, *, steps: int
 
     Batches sample every class equally often, so a rare class is learned as well as a frequent one (the point
     of generating for minorities). Saves ``checkpoint`` every ``every`` steps and at the end.
+    With ``cfg.ac_weight > 0`` the discriminator also learns to classify real images (cross-entropy) and the
+    generator is penalised when its image is classified as another class: it makes class identity explicit,
+    where the projection term alone left similar digits (2/7, 3/5) ambiguous.
     """
     cfg = state.cfg
     if images.shape[1:] != (cfg.channels, cfg.image_size, cfg.image_size):
@@ -192,13 +210,21 @@ def train(state: GanState, images: np.ndarray, labels: np.ndarray, *, steps: int
         z = torch.randn(b, cfg.z_dim, generator=gen)
         yf = yr  # the same class mix for real and fake keeps the projection term balanced
         fake = state.gen(z, yf)
-        loss_d = F.relu(1.0 - state.disc(xr, yr)).mean() + F.relu(1.0 + state.disc(fake.detach(), yf)).mean()
+        score_r, logits_r = state.disc.score_and_logits(diff_augment(xr, cfg.augment, generator=gen), yr)
+        score_f = state.disc(diff_augment(fake.detach(), cfg.augment, generator=gen), yf)
+        loss_d = F.relu(1.0 - score_r).mean() + F.relu(1.0 + score_f).mean()
+        if logits_r is not None:
+            loss_d = loss_d + cfg.ac_weight * F.cross_entropy(logits_r, yr)
         state.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         state.opt_d.step()
 
         z = torch.randn(b, cfg.z_dim, generator=gen)
-        loss_g = -state.disc(state.gen(z, yf), yf).mean()
+        score_g, logits_g = state.disc.score_and_logits(
+            diff_augment(state.gen(z, yf), cfg.augment, generator=gen), yf)
+        loss_g = -score_g.mean()
+        if logits_g is not None:
+            loss_g = loss_g + cfg.ac_weight * F.cross_entropy(logits_g, yf)
         state.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         state.opt_g.step()
@@ -218,8 +244,15 @@ def train(state: GanState, images: np.ndarray, labels: np.ndarray, *, steps: int
 
 
 @torch.inference_mode()
-def sample(state: GanState, classes: np.ndarray, *, seed: int, batch_size: int = 256) -> np.ndarray:
-    """Images of the given class indices (M,) from the EMA generator as uint8 (M, C, S, S)."""
+def sample(state: GanState, classes: np.ndarray, *, seed: int, batch_size: int = 256,
+           truncation: float | None = None) -> np.ndarray:
+    """Images of the given class indices (M,) from the EMA generator as uint8 (M, C, S, S).
+
+    ``truncation`` t: redraw every latent component with |z| > t (BigGAN's truncation trick), trading
+    diversity for class fidelity; None samples the full prior.
+    """
+    if truncation is not None and truncation <= 0:
+        raise ValueError(f"truncation must be > 0, got {truncation}")
     gen = torch.Generator().manual_seed(seed)
     net = state.gen_ema.eval()
     out = []
@@ -227,6 +260,8 @@ def sample(state: GanState, classes: np.ndarray, *, seed: int, batch_size: int =
     for i in range(0, len(y_all), batch_size):
         y = y_all[i:i + batch_size]
         z = torch.randn(len(y), state.cfg.z_dim, generator=gen)
+        while truncation is not None and (far := z.abs() > truncation).any():
+            z[far] = torch.randn(int(far.sum()), generator=gen)
         out.append(((net(z, y) + 1.0) * 127.5).round().clamp_(0, 255).to(torch.uint8))
     if not out:
         s = state.cfg.image_size
@@ -254,10 +289,14 @@ def load_checkpoint(path: Path, cfg: GanConfig) -> GanState:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which file and why
         raise InputError(f"{path}: not a readable pixlabel GAN checkpoint ({type(exc).__name__}: {exc})") from exc
+    if isinstance(blob, dict) and isinstance(blob.get("version"), int) and blob["version"] < CHECKPOINT_VERSION:
+        raise InputError(f"{path}: checkpoint from an older pixlabel (version {blob['version']}, this one reads "
+                         f"{CHECKPOINT_VERSION}); use another --out folder or delete the checkpoint")
     if not isinstance(blob, dict) or blob.get("version") != CHECKPOINT_VERSION or "config" not in blob:
         raise InputError(f"{path}: not a pixlabel GAN checkpoint (version {CHECKPOINT_VERSION})")
     saved = dict(blob["config"])
     saved["classes"] = tuple(saved["classes"])
+    saved["augment"] = tuple(saved.get("augment", ()))
     if saved["classes"] != cfg.classes:
         raise InputError(
             f"{path}: this checkpoint was trained for classes [{', '.join(saved['classes'])}] but the labels now "

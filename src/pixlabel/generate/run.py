@@ -45,7 +45,7 @@ from pixlabel.records import Label, Provenance
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
-LABELER = "cgan-sn-projection"
+LABELER = "cgan-sn-projection-ac"
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class GenerateConfig:
     eval_per_class: int = 200  # synthetic images per class drawn only to measure quality
     backbone: str | None = None  # for the quality metrics; None = the default offline backbone
     threads: int | None = None  # torch threads for the run (None: torch's default); restored afterwards
+    truncation: float | None = None  # redraw latents with |z| > t when sampling: more fidelity, less diversity
 
     def __post_init__(self) -> None:
         if self.balance and (self.per_class is not None or self.classes is not None):
@@ -69,6 +70,8 @@ class GenerateConfig:
             raise InputError("say how many images to make: --per-class N, or --balance")
         if self.per_class is not None and self.per_class < 1:
             raise InputError(f"--per-class must be at least 1, got {self.per_class}")
+        if self.truncation is not None and self.truncation <= 0:
+            raise InputError(f"--truncation must be > 0, got {self.truncation}")
         if self.steps < 0:
             raise InputError(f"--steps must be >= 0, got {self.steps}")
         GanConfig(classes=("a", "b"), image_size=self.image_size)  # checks --image-size before any work
@@ -169,9 +172,9 @@ def _generate(images_root: Path, labels: Path | None, out: Path, cfg: GenerateCo
 
     k_of = {c: k for k, c in enumerate(data.classes)}
     want_y = np.concatenate([np.full(n, k_of[c], np.int64) for c, n in plan.items()] or [np.zeros(0, np.int64)])
-    synth = sample(state, want_y, seed=cfg.seed + 1)
+    synth = sample(state, want_y, seed=cfg.seed + 1, truncation=cfg.truncation)
     eval_y = np.repeat(np.arange(len(data.classes)), cfg.eval_per_class)
-    eval_x = sample(state, eval_y, seed=cfg.seed + 2)
+    eval_x = sample(state, eval_y, seed=cfg.seed + 2, truncation=cfg.truncation)  # measure what is delivered
 
     extract = FeatureExtractor(cfg.backbone)
     real_f, eval_f = extract(data.images), extract(eval_x)
@@ -193,6 +196,7 @@ def _generate(images_root: Path, labels: Path | None, out: Path, cfg: GenerateCo
     counts = {c: int(n) for c, n in plan.items()}
     total_s = time.perf_counter() - t_start
     summary = {"counts": counts, "real_counts": data.counts(), "step": state.step, "resumed_from": resumed_from,
+               "truncation": cfg.truncation,
                "train_seconds": round(train_s, 1), "total_seconds": round(total_s, 1),
                "confidence": "fidelity classifier's probability of the intended class",
                "quality": quality.to_dict(), "history": state.history}

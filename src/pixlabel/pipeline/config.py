@@ -40,6 +40,8 @@ class LabelConfig:
     student_steps: int = 300
     rounds: int = 2  # teacher-student rounds after the teacher (stops when held-out mAP stops improving)
     pseudo_threshold: float = 0.5  # calibrated P(correct) a pseudo-box needs
+    open_vocab: str | None = None  # OWLv2 hub id or local dir: class-name boxes warm-start the teacher
+    segmenter: str | None = None  # sam:MODEL: masks from box prompts (--task segment) instead of Mask R-CNN
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target_precision < 1.0:

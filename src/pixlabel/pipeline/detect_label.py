@@ -147,7 +147,7 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
                       for path, labs in seeds.items() if path not in stored for lab in labs],
                      run_id=run_id, actor="seed")
     seeds.update({p: stored[p] for p in reviewed})
-    masks = config.task == "segment"
+    masks = config.task == "segment" and not config.segmenter
     arch = "maskrcnn" if masks else config.detector
     spec = DetectorSpec(arch, tuple(classes), image_size=config.detector_size)
     seed_imgs = [im for im in images if im.path in seeds]
@@ -163,13 +163,26 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
             loaded, skipped = load_detector_weights(model, config.weights)  # type: ignore[arg-type]
             log.info("%s: loaded %d tensors, %d left at their start values", config.weights, loaded, skipped)
 
+    warm = []
+    if config.open_vocab:
+        with timer.stage("open-vocabulary"):
+            from pixlabel.detect.assist import open_vocab_pseudo_boxes
+            from pixlabel.labelers.zero_shot import read_prompts_yaml
+
+            prompts = read_prompts_yaml(config.prompts, classes=classes) if config.prompts else None
+            warm = open_vocab_pseudo_boxes(config.open_vocab, classes, prompts, seed_imgs, targets, rest,
+                                           threshold=config.pseudo_threshold)
     with timer.stage("train"):
         import torch
 
         torch.manual_seed(config.seed)
-        result = teacher_student(spec, seed_imgs, targets, rest, tcfg, init=init)
+        result = teacher_student(spec, seed_imgs, targets, rest, tcfg, init=init, warm=warm)
     with timer.stage("predict"):
         dets: list[Detections] = detect(result.model, result.spec, rest)
+        if config.task == "segment" and config.segmenter:
+            from pixlabel.detect.assist import segmenter_masks
+
+            dets = segmenter_masks(config.segmenter, rest, dets)
         conf = np.concatenate([calibrated(result.spec, d.scores) for d in dets]) if dets else np.zeros(0)
         choice = threshold_for_pool(conf, target_precision=config.target_precision)
         version = f"{arch}/{config.detector_size}/round{result.best_round}"
