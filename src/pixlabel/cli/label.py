@@ -45,10 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "For detect/segment --labels is COCO .json, a YOLO or VOC folder, or a CSV with boxes")
     d.add_argument("--detector", choices=["fcos", "retinanet", "fasterrcnn"], help="detector (default fcos)")
     d.add_argument("--detector-size", type=int, help="shorter image side the detector sees (default 320)")
-    d.add_argument("--teacher-steps", type=int, help="training steps on the seed boxes (default 400)")
-    d.add_argument("--student-steps", type=int, help="training steps per student round (default 300)")
+    d.add_argument("--teacher-steps", type=int, help="training steps on the seed boxes (default 700)")
+    d.add_argument("--student-steps", type=int, help="training steps per student round (default 400)")
     d.add_argument("--rounds", type=int, help="student rounds at most (default 2; stops when held-out mAP drops)")
     d.add_argument("--pseudo-threshold", type=float, help="calibrated confidence a pseudo-box needs (0.5)")
+    d.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", default=None,
+                   help="final boxes from the image only, not also its mirror (for classes a flip changes, "
+                        "e.g. left/right arrows)")
     d.add_argument("--open-vocab", metavar="MODEL",
                    help="OWLv2 checkpoint (hub id when online, or a local dir): boxes from class names (and "
                         "--prompts) join the teacher's training as calibrated pseudo-boxes")
@@ -68,7 +71,8 @@ def config_from_args(args: argparse.Namespace) -> LabelConfig:
         "clip_arch": args.clip_arch, "clip_pretrained": args.clip_pretrained, "prompts": args.prompts,
         "task": args.task, "detector": args.detector, "detector_size": args.detector_size,
         "teacher_steps": args.teacher_steps, "student_steps": args.student_steps, "rounds": args.rounds,
-        "pseudo_threshold": args.pseudo_threshold, "open_vocab": args.open_vocab, "segmenter": args.segmenter,
+        "pseudo_threshold": args.pseudo_threshold, "open_vocab": args.open_vocab, "flip_tta": args.flip_tta,
+        "segmenter": args.segmenter,
     }
     return load_config(LabelConfig, args.config, overrides)
 

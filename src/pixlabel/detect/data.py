@@ -58,6 +58,7 @@ def strong_augment(size: int) -> v2.Compose:
     """
     return v2.Compose([
         v2.RandomPhotometricDistort(p=0.5),
+        v2.RandomGrayscale(p=0.2),  # classes rarely hinge on hue; pasted/tinted objects certainly do not
         v2.RandomApply([v2.RandomZoomOut(fill=0.5 * 255, side_range=(1.0, 1.6))], p=0.3),
         v2.RandomApply([v2.RandomAffine(degrees=0, translate=(0.1, 0.1), scale=(0.8, 1.25))], p=0.5),
         v2.Resize(size, antialias=True),

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from pycocotools import mask as cocomask
 from torch import nn
-from torchvision.ops import box_iou
+from torchvision.ops import batched_nms, box_iou
 
 from pixlabel.detect.data import DetImage, DetTarget, load_image
 from pixlabel.detect.spec import DetectorSpec, load_detector
@@ -41,19 +41,38 @@ def label_offset(spec: DetectorSpec) -> int:
 
 @torch.no_grad()
 def detect(model: nn.Module, spec: DetectorSpec, images: Sequence[DetImage], *, batch_size: int = 32,
-           min_score: float = 0.05) -> list[Detections]:
+           min_score: float = 0.05, flip_tta: bool = False) -> list[Detections]:
+    """Detections per image in working pixels. ``flip_tta`` also runs the mirrored image and merges both
+    (per-class NMS), a cheap accuracy gain for the final labels at twice the inference time."""
     model.eval()
     out: list[Detections] = []
     off = label_offset(spec)
     for start in range(0, len(images), batch_size):
         batch = [im.pixels.float() / 255.0 for im in images[start:start + batch_size]]
-        for o in model(batch):
+        outputs = model(batch)
+        if flip_tta:
+            for o, mirrored, x in zip(outputs, model([b.flip(-1) for b in batch]), batch, strict=True):
+                _merge_mirrored(o, mirrored, width=x.shape[-1])
+        for o in outputs:
             wh = o["boxes"][:, 2:] - o["boxes"][:, :2]
             keep = (o["scores"] >= min_score) & (wh > 0.5).all(1)  # a degenerate box is no object
             masks = (o["masks"][keep, 0] > 0.5).numpy() if "masks" in o else None
             out.append(Detections(o["boxes"][keep].numpy(), o["labels"][keep].numpy() - off,
                                   o["scores"][keep].numpy(), masks))
     return out
+
+
+def _merge_mirrored(o: dict[str, torch.Tensor], mirrored: dict[str, torch.Tensor], *, width: int) -> None:
+    """Fold detections on the mirrored image back onto ``o`` (in place): unflip, concatenate, per-class NMS."""
+    boxes = mirrored["boxes"].clone()
+    boxes[:, 0], boxes[:, 2] = width - mirrored["boxes"][:, 2], width - mirrored["boxes"][:, 0]
+    allb = torch.cat([o["boxes"], boxes])
+    alls = torch.cat([o["scores"], mirrored["scores"]])
+    alll = torch.cat([o["labels"], mirrored["labels"]])
+    keep = batched_nms(allb, alls, alll, 0.6)[:100]
+    o["boxes"], o["scores"], o["labels"] = allb[keep], alls[keep], alll[keep]
+    if "masks" in o:
+        o["masks"] = torch.cat([o["masks"], mirrored["masks"].flip(-1)])[keep]
 
 
 def match_correct(dets: Sequence[Detections], truth: Sequence[DetTarget], *, iou: float = 0.5) -> np.ndarray:

@@ -36,10 +36,11 @@ class LabelConfig:
     task: str = "classify"  # classify | detect | segment
     detector: str = "fcos"  # fcos | retinanet | fasterrcnn (segment: maskrcnn)
     detector_size: int = 320  # shorter side the detector sees; 128 suits 128-px scenes, 512+ fine detail
-    teacher_steps: int = 400
-    student_steps: int = 300
+    teacher_steps: int = 700
+    student_steps: int = 400
     rounds: int = 2  # teacher-student rounds after the teacher (stops when held-out mAP stops improving)
     pseudo_threshold: float = 0.5  # calibrated P(correct) a pseudo-box needs
+    flip_tta: bool = True  # final boxes also from the mirrored image (merged by NMS); off if flips change classes
     open_vocab: str | None = None  # OWLv2 hub id or local dir: class-name boxes warm-start the teacher
     segmenter: str | None = None  # sam:MODEL: masks from box prompts (--task segment) instead of Mask R-CNN
 

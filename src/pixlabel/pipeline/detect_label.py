@@ -17,7 +17,7 @@ from pycocotools import mask as cocomask
 
 from pixlabel.config import save_config
 from pixlabel.detect.data import DetImage, DetTarget, load_image
-from pixlabel.detect.predict import Detections, calibrated, detect, to_labels
+from pixlabel.detect.predict import Detections, calibrated, detect, fit_calibration, to_labels
 from pixlabel.detect.spec import DetectorSpec, save_detector
 from pixlabel.detect.teacher import TeacherConfig, TeacherResult, teacher_student
 from pixlabel.errors import InputError
@@ -178,7 +178,10 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
         torch.manual_seed(config.seed)
         result = teacher_student(spec, seed_imgs, targets, rest, tcfg, init=init, warm=warm)
     with timer.stage("predict"):
-        dets: list[Detections] = detect(result.model, result.spec, rest)
+        if config.flip_tta and result.val_images:  # the merged scores need their own calibration
+            val = detect(result.model, result.spec, result.val_images, flip_tta=True)
+            result.spec = dataclasses.replace(result.spec, calibration=fit_calibration(val, result.val_targets))
+        dets: list[Detections] = detect(result.model, result.spec, rest, flip_tta=config.flip_tta)
         if config.task == "segment" and config.segmenter:
             from pixlabel.detect.assist import segmenter_masks
 
