@@ -1,5 +1,6 @@
 """Exports read by the real clients: pycocotools loads and scores the COCO export, Ultralytics trains on the
-YOLO export. Scenes are real Fashion-MNIST items pasted on backgrounds (:mod:`pixlabel.detect.scenes`)."""
+YOLO export (boxes and segments). Scenes are real Fashion-MNIST items pasted on backgrounds
+(:mod:`pixlabel.detect.scenes`)."""
 
 from __future__ import annotations
 
@@ -116,35 +117,44 @@ from ultralytics import YOLO, settings
 # no analytics, no third-party loggers (Ray Tune, MLflow, ... are imported when installed), folders in the sandbox
 settings.update(sync=False, clearml=False, comet=False, dvc=False, mlflow=False, raytune=False, tensorboard=False,
                 wandb=False, **{k: os.path.join(sandbox, k) for k in ("datasets_dir", "weights_dir", "runs_dir")})
-model = YOLO("yolov8n.yaml")
+model = YOLO(sys.argv[3])
 model.train(data=sys.argv[2], epochs=1, imgsz=64, batch=8, device="cpu", workers=0, plots=False, val=True,
             amp=False, project=os.path.join(sandbox, "runs"), name="train", exist_ok=True, seed=0, verbose=False)
 t = model.trainer
 print("RESULT " + json.dumps({
     "nc": t.data["nc"], "names": list(t.data["names"].values()), "model_nc": t.model.nc,
-    "train_images": len(t.train_loader.dataset), "val_images": len(t.test_loader.dataset),
+    "train_images": len(t.train_loader.dataset), "val_images": len(t.test_loader.dataset), "task": t.args.task,
+    "instances": sum(len(lb["cls"]) for lb in t.train_loader.dataset.labels),
+    "segments": sum(len(lb["segments"]) for lb in t.train_loader.dataset.labels),
+    "losses": {k: float(v) for k, v in (t.tloss.items() if isinstance(t.tloss, dict)  # 8.4: dict; 8.3: tensor
+                                         else zip(t.loss_names, t.tloss.tolist()))},
     "weights": [str(p) for p in (t.best, t.last) if p.is_file()], "network": network, "outside": outside}))
 """
 
 
-@pytest.mark.slow
-def test_yolo_export_trains_in_ultralytics(tmp_path: Path) -> None:
-    pytest.importorskip("ultralytics")
+def _split_scenes(src: Path) -> Dataset:
+    """16 train and 8 val scenes under ``src/train`` and ``src/val``, as one dataset with split-prefixed paths."""
     items = default_dataset()
-    src = tmp_path / "src"
     parts = {split: make_scenes(items, src / split, n, seed=i) for i, (split, n) in
              enumerate((("train", 16), ("val", 8)))}
-    truth = Dataset(
+    return Dataset(
         [replace(info, path=f"{split}/{info.path}") for split, ds in parts.items() for info in ds.images],
         [replace(lab, image=f"{split}/{lab.image}") for split, ds in parts.items() for lab in ds.labels],
         parts["train"].ontology)
-    write_coco(truth, tmp_path / "truth.coco.json")
-    # the export a user runs: pixlabel convert, COCO (boxes + RLE masks) -> YOLO boxes with train/val splits
-    assert main(["-q", "convert", str(src), "--from", "coco", "--labels", str(tmp_path / "truth.coco.json"),
-                 "--to", "yolo", "--out", str(tmp_path / "yolo")]) == 0
-    data_yaml = tmp_path / "yolo" / "data.yaml"
-    assert "images/val" in data_yaml.read_text()
 
+
+def _export_yolo(truth: Dataset, src: Path, out: Path) -> Path:
+    """The export a user runs: ``pixlabel convert`` COCO -> YOLO with train/val splits; returns data.yaml."""
+    write_coco(truth, out.parent / "truth.coco.json")
+    assert main(["-q", "convert", str(src), "--from", "coco", "--labels", str(out.parent / "truth.coco.json"),
+                 "--to", "yolo", "--out", str(out)]) == 0
+    data_yaml = out / "data.yaml"
+    assert "images/val" in data_yaml.read_text()
+    return data_yaml
+
+
+def _train_in_ultralytics(tmp_path: Path, data_yaml: Path, model_yaml: str) -> dict:
+    """One epoch of ``YOLO(model_yaml)`` on ``data_yaml`` in a sandboxed child process; what its trainer saw."""
     config = tmp_path / "config"
     # Ultralytics' dataset check wants Arial.ttf and, if it is missing, probes GitHub (requests.head) whatever
     # YOLO_OFFLINE says; a font already in its settings folder ends the search (matplotlib ships DejaVu Sans).
@@ -162,14 +172,42 @@ def test_yolo_export_trains_in_ultralytics(tmp_path: Path) -> None:
         "YOLO_AUTOINSTALL": "0",  # never pip-install a missing requirement
         "YOLO_VERBOSE": "0", "OMP_NUM_THREADS": "1",
     }
-    done = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(tmp_path), str(data_yaml)], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(tmp_path), str(data_yaml), model_yaml],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.split("RESULT ", 1)[1])
+    result: dict = json.loads(done.stdout.split("RESULT ", 1)[1])
     assert result["network"] == [], "Ultralytics tried the network"
     assert result["outside"] == [], "Ultralytics wrote outside tmp_path"
+    assert result["weights"] and all(Path(w).is_file() and tmp_path in Path(w).parents for w in result["weights"])
+    assert (config / "Ultralytics" / "settings.json").is_file()  # its settings went where we told it
+    return result
+
+
+@pytest.mark.slow
+def test_yolo_export_trains_in_ultralytics(tmp_path: Path) -> None:
+    pytest.importorskip("ultralytics")
+    truth = _split_scenes(tmp_path / "src")
+    boxes_only = Dataset(truth.images, [replace(lab, mask=None) for lab in truth.labels], truth.ontology)
+    data_yaml = _export_yolo(boxes_only, tmp_path / "src", tmp_path / "yolo")
+    result = _train_in_ultralytics(tmp_path, data_yaml, "yolov8n.yaml")
+    assert result["task"] == "detect" and result["segments"] == 0
     assert result["nc"] == result["model_nc"] == len(truth.ontology) == 10
     assert result["names"] == list(truth.ontology.classes)
     assert (result["train_images"], result["val_images"]) == (16, 8)
-    assert result["weights"] and all(Path(w).is_file() and tmp_path in Path(w).parents for w in result["weights"])
-    assert (config / "Ultralytics" / "settings.json").is_file()  # its settings went where we told it
+
+
+@pytest.mark.slow
+def test_yolo_seg_export_of_rle_masks_trains_in_ultralytics(tmp_path: Path) -> None:
+    """The scenes' RLE masks become one polygon per object, which Ultralytics reads and trains a mask head on."""
+    pytest.importorskip("ultralytics")
+    truth = _split_scenes(tmp_path / "src")
+    assert all(lab.mask is not None and lab.mask.rle is not None for lab in truth.labels)
+    data_yaml = _export_yolo(truth, tmp_path / "src", tmp_path / "yolo")
+    result = _train_in_ultralytics(tmp_path, data_yaml, "yolov8n-seg.yaml")
+    n_train = sum(lab.image.startswith("train/") for lab in truth.labels)
+    assert result["task"] == "segment"
+    assert result["nc"] == result["model_nc"] == len(truth.ontology) == 10
+    assert result["names"] == list(truth.ontology.classes)
+    assert (result["train_images"], result["val_images"]) == (16, 8)
+    assert result["instances"] == result["segments"] == n_train  # every object arrived with its polygon
+    assert 0 < result["losses"]["seg_loss"] < 100, result["losses"]

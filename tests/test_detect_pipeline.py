@@ -126,3 +126,44 @@ def test_open_vocab_warm_start_and_sam_masks_run_from_the_cli(scenes, tmp_path, 
     r = _pixlabel("label", str(root / "images"), "--task", "segment", "--labels", str(root / "seed.coco.json"),
                   "--out", str(tmp_path / "ws2"), "--segmenter", "sam2:x", *FAST)
     assert r.returncode == 2 and "expected sam:MODEL" in r.stderr
+
+
+@pytest.mark.slow
+def test_label_segment_trains_mask_rcnn_and_eval_scores_its_masks(scenes, tmp_path, _pixlabel):
+    """Without --segmenter the masks come from a Mask R-CNN head trained on the seed masks; `pixlabel eval
+    --iou-type segm` scores them against the truth masks."""
+    root, _, seed_paths = scenes
+    ws = tmp_path / "ws"
+    r = _pixlabel("label", str(root / "images"), "--task", "segment", "--labels", str(root / "seed.coco.json"),
+                  "--out", str(ws), *FAST)
+    assert r.returncode == 0, r.stderr
+    assert "arch: maskrcnn" in (ws / "detector" / "detector.yaml").read_text()
+    raw = json.loads((ws / "labels.coco.json").read_text())
+    sizes = {i["id"]: [i["height"], i["width"]] for i in raw["images"]}
+    model = [a for a in raw["annotations"] if "score" in a]
+    assert model and all(isinstance(a["segmentation"], dict) and a["segmentation"]["size"] == sizes[a["image_id"]]
+                         and isinstance(a["segmentation"]["counts"], str) for a in model)  # compressed RLE
+    r = _pixlabel("eval", str(ws / "labels.coco.json"), str(root / "images"), "--labels",
+                  str(root / "truth.coco.json"), "--iou-type", "segm", "--out", str(tmp_path / "eval"))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert m["iou_type"] == "segm" and m["n_images"] == 24 - len(seed_paths)
+    assert m["n_pred"] == len(model) and 0.0 <= m["map50"] <= 1.0
+
+
+def test_yolo_seed_folder_works_like_coco(scenes, tmp_path, _pixlabel):
+    """The same seed boxes as a YOLO dataset (data.yaml + labels/*.txt) train the same way."""
+    from pixlabel.io.formats.coco import read_coco as _read
+    from pixlabel.io.formats.yolo import write_yolo
+
+    root, truth, seed_paths = scenes
+    seeds = _read(root / "seed.coco.json")
+    write_yolo(Dataset(seeds.images, [lab for lab in seeds.labels], seeds.ontology), root / "images",
+               tmp_path / "yolo")
+    ws = tmp_path / "ws"
+    r = _pixlabel("label", str(root / "images"), "--task", "detect", "--labels", str(tmp_path / "yolo"),
+                  "--out", str(ws), "--rounds", "0", *FAST[:-2])
+    assert r.returncode == 0, r.stderr
+    human = [lab for lab in read_coco(ws / "labels.coco.json").labels if lab.source == "human"]
+    assert {lab.image for lab in human} == {p for p in seed_paths if any(x.image == p for x in truth.labels)}
+    assert len(human) == sum(lab.image in seed_paths for lab in truth.labels)

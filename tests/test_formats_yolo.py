@@ -1,13 +1,21 @@
 import json
 import random
+import warnings
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
+from pycocotools import mask as cocomask
+from scipy import ndimage
 
+from pixlabel.datasets import default_dataset
+from pixlabel.detect.scenes import make_scenes
 from pixlabel.errors import InputError
+from pixlabel.io.convert import convert
 from pixlabel.io.formats._common import FormatWarning, read_image_size
-from pixlabel.io.formats.coco import format_coco, read_coco
+from pixlabel.io.formats._masks import mask_bitmap, mask_outlines, mask_polygon
+from pixlabel.io.formats.coco import format_coco, read_coco, write_coco
 from pixlabel.io.formats.yolo import (
     format_yolo_lines,
     parse_data_yaml,
@@ -186,3 +194,105 @@ def test_unreadable_image_is_skipped_with_its_labels(tmp_path):
     with pytest.warns(FormatWarning, match="broken.png: skipped with its labels"):
         ds = read_yolo(tmp_path)
     assert [i.path for i in ds.images] == ["ok.png"] and [lab.image for lab in ds.labels] == ["ok.png"]
+
+
+# --- masks as YOLO segments: RLE and multi-part masks become one polygon per object -------------------------------
+
+def rle_mask(bitmap):
+    """A pixlabel RLE Mask of a (h, w) 0/1 array."""
+    rle = cocomask.encode(np.asfortranarray(bitmap.astype(np.uint8)))
+    return Mask(bitmap.shape, rle={"size": list(bitmap.shape), "counts": rle["counts"].decode("ascii")})
+
+
+def disc(h, w, cy, cx, r):
+    yy, xx = np.mgrid[0:h, 0:w]
+    return ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.uint8)
+
+
+def iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+def as_bitmap(polygon, image_size):
+    """The polygon rasterised as COCO evaluates it (pycocotools)."""
+    return mask_bitmap(Mask(image_size, polygons=(polygon,)))
+
+
+@pytest.mark.parametrize("radius", [3, 10, 25])
+def test_disc_rle_becomes_one_small_polygon_that_rasterises_back(radius):
+    bitmap = disc(64, 80, 30.3, 41.7, radius)
+    polygon = mask_polygon(rle_mask(bitmap))
+    back = as_bitmap(polygon, (64, 80))
+    assert iou(back, bitmap) >= 0.97  # an outline through the boundary pixel centres scores 0.70 at radius 3
+    boundary_pixels = bitmap.sum() - ndimage.binary_erosion(bitmap).sum()
+    assert len(polygon) // 2 < boundary_pixels  # simplified: marching squares traces ~2 vertices per boundary pixel
+
+
+def test_two_part_mask_becomes_one_polygon_covering_both_parts():
+    left, right = disc(60, 90, 20, 15, 9), disc(60, 90, 40, 70, 12)
+    both = left | right
+    polygon = mask_polygon(rle_mask(both))
+    back = as_bitmap(polygon, (60, 90))
+    assert iou(back, both) >= 0.97
+    assert iou(back & left, left) >= 0.97 and iou(back & right, right) >= 0.97  # no part dropped
+    assert (back & ~both.astype(bool)).sum() <= 2  # the bridge between the parts has no area
+    # the larger part leads and the smaller one is spliced in: the ring starts on the right disc
+    xs = polygon[0::2]
+    assert xs[0] > 45 and min(xs) < 10 and max(xs) > 80
+
+
+def test_holes_stay_empty_and_diagonal_pixels_join():
+    ring = disc(40, 40, 20, 20, 15) & ~disc(40, 40, 20, 20, 8).astype(bool)
+    ring[20, 20] = 1  # an island in the hole
+    assert len(mask_outlines(ring)) == 3  # outer outline, hole, island
+    back = as_bitmap(mask_polygon(rle_mask(ring)), (40, 40))
+    assert iou(back, ring) >= 0.97 and back[20, 20] == 1 and back[20, 25] == 0  # island filled, hole empty
+    diagonal = np.zeros((6, 6), np.uint8)
+    diagonal[1, 1] = diagonal[2, 2] = 1
+    assert len(mask_outlines(diagonal)) == 1  # 8-connected: one part
+    diagonal[4, 4] = 1
+    assert [len(o) >= 3 for o in mask_outlines(diagonal)] == [True, True]  # a single pixel still has an outline
+    assert np.array_equal(as_bitmap(mask_polygon(rle_mask(diagonal)), (6, 6)), diagonal)
+    assert mask_outlines(np.zeros((4, 4), np.uint8)) == []
+
+
+def test_several_polygons_merge_and_one_polygon_is_kept_exactly():
+    first, second = (1.0, 1.0, 9.0, 1.0, 9.0, 9.0, 1.0, 9.0), (20.0, 3.0, 28.0, 3.0, 24.0, 12.0)
+    assert mask_polygon(Mask((30, 30), polygons=(second,))) == second
+    merged = mask_polygon(Mask((30, 30), polygons=(first, second)))
+    assert len(merged) == len(first) + len(second) + 4  # both rings plus a bridge walked there and back
+    union = mask_bitmap(Mask((30, 30), polygons=(first, second)))
+    assert np.array_equal(as_bitmap(merged, (30, 30)), union)
+
+
+def test_masks_write_segments_and_empty_masks_are_dropped_with_a_warning():
+    size = (20, 30)
+    full = Label("a.png", "cat", mask=rle_mask(disc(20, 30, 10, 10, 5)))
+    empty = Label("a.png", "dog", mask=rle_mask(np.zeros(size, np.uint8)))
+    with pytest.warns(FormatWarning, match="a.png: label 'dog' dropped, its mask is empty"):
+        (line,) = format_yolo_lines([full, empty], image_size=size, ontology=ONTO, segments=True)
+    assert line.split()[0] == "0" and len(line.split()) >= 7
+    with pytest.raises(InputError, match="label 'cat' needs a mask to be written as a YOLO segment"):
+        format_yolo_lines([Label("a.png", "cat", box=Box(1, 1, 5, 5, image_size=size))], image_size=size,
+                          ontology=ONTO, segments=True)
+
+
+def test_coco_rle_to_yolo_seg_round_trip_keeps_every_mask(tmp_path):
+    """Generated scenes of Fashion-MNIST items carry RLE masks, some cut in parts by the items pasted over them,
+    many with holes where an item is dark."""
+    truth = make_scenes(default_dataset(), tmp_path / "src", 16, seed=5)
+    assert sum(len(mask_outlines(mask_bitmap(lab.mask))) > 1 for lab in truth.labels) >= 10
+    write_coco(truth, tmp_path / "truth.coco.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FormatWarning)  # "yolo cannot store masks" would fail here
+        convert(tmp_path / "src", src_format="coco", labels_file=tmp_path / "truth.coco.json", dst_format="yolo",
+                out=tmp_path / "yolo")
+    back = read_yolo(tmp_path / "yolo")
+    before, after = truth.labels_by_image(), back.labels_by_image()
+    assert sorted(after) == sorted(before) and len(back.labels) == len(truth.labels) >= 16
+    scores = []
+    for image, labels in before.items():
+        for old, new in zip(labels, after[image], strict=True):
+            assert new.label == old.label and len(new.mask.polygons) == 1
+            scores.append(iou(mask_bitmap(new.mask), mask_bitmap(old.mask)))
+    assert min(scores) >= 0.95, sorted(scores)[:3]

@@ -236,3 +236,42 @@ def test_larger_rgb_images_get_the_pretrained_timm_default_and_freeze(tmp_path: 
     assert all(torch.equal(trained[k], pretrained[k]) for k in body)  # frozen backbone = ImageNet weights
     head = [k for k in trained if k.startswith("classifier.")]
     assert head and trained[head[0]].shape[0] == 2
+
+
+def test_flip_shift_batch_crops_each_image_from_its_padded_or_flipped_copy() -> None:
+    from pixlabel.train.augment import flip_shift_batch
+
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (300, 2, 6, 5), dtype=np.uint8))
+    out = flip_shift_batch(x, pad=2, generator=torch.Generator().manual_seed(3))
+    assert out.shape == (300, 2, 6, 5) and out.dtype == torch.float32
+    seen = set()
+    for img, res in zip(x.numpy(), out.numpy(), strict=True):
+        found = [(f, dy, dx) for f in (0, 1)
+                 for p in [np.pad(img[:, :, ::-1] if f else img, ((0, 0), (2, 2), (2, 2)), mode="edge")]
+                 for dy in range(5) for dx in range(5)
+                 if np.allclose(p[:, dy:dy + 6, dx:dx + 5] / 255, res)]
+        assert found, "not a crop of the edge-padded (flipped) image"
+        seen.add(found[0])
+    assert len(seen) > 30 and {f for f, _, _ in seen} == {0, 1}  # both flips, many of the 25 offsets
+    again = flip_shift_batch(x, pad=2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(out, again)
+
+
+def test_ema_weights_are_saved_and_resume_exactly(data: Path, tmp_path: Path) -> None:
+    opts = dict(epochs=2, augment="basic", ema=0.9, val_fraction=0.0)
+    train_model(config(data, tmp_path / "a", **opts))
+    last = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    saved = torch.load(tmp_path / "a" / "weights.pt", weights_only=True)
+    ema = {k.removeprefix("module."): v for k, v in last["ema"].items() if k.startswith("module.")}
+    assert _same(saved, ema)  # the model directory holds the average ...
+    assert not _same(saved, last["net"])  # ... not the last step's weights
+
+    def stop_after_one(epoch: int, row: dict[str, float]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(config(data, tmp_path / "b", **opts), on_epoch=stop_after_one)
+    train_model(config(data, tmp_path / "b", **opts))
+    assert _same(saved, torch.load(tmp_path / "b" / "weights.pt", weights_only=True))
+    with pytest.raises(InputError, match="--ema"):
+        config(data, tmp_path / "c", ema=1.0)

@@ -48,6 +48,8 @@ def register(sub: Any) -> None:
     p.add_argument("--cutmix", type=float, help="CutMix Beta alpha (0 = off)")
     p.add_argument("--dropout", type=float)
     p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--ema", type=float, help="validate and save an exponential moving average of the weights "
+                   "with this per-step decay, e.g. 0.99 (0 = off, the default)")
     p.add_argument("--imbalance", choices=IMBALANCE, help="class weights, focal loss or oversampling")
     p.add_argument("--adversarial", choices=ADVERSARIAL, help="adversarial training (attacks in [0,1] pixels)")
     p.add_argument("--eps", type=float, help="attack L-inf radius in [0,1] pixel space (default 8/255)")
@@ -64,14 +66,14 @@ def register(sub: Any) -> None:
     p.add_argument("--patience", type=positive_int, help="early-stopping patience in epochs (5)")
     p.add_argument("--seed", type=int)
     p.add_argument("--precision", choices=PRECISIONS, help="bf16 autocast where the CPU supports it (auto)")
-    p.add_argument("--workers", type=int, help="augmentation worker processes (0)")
+    p.add_argument("--workers", type=int, help="worker processes for per-image augmentation (light, strong; default 0)")
     p.add_argument("--restart", action="store_true", default=None, help="ignore MODEL_DIR/last.pt, start over")
     p.set_defaults(func=run)
 
 
 KEYS = ("images", "labels", "format", "out", "arch", "pretrained", "image_size", "width", "epochs", "batch_size",
         "optimizer", "lr", "weight_decay", "schedule", "augment", "mixup", "cutmix", "dropout", "label_smoothing",
-        "imbalance", "adversarial", "eps", "attack_steps", "freeze_backbone", "min_confidence", "only_human",
+        "ema", "imbalance", "adversarial", "eps", "attack_steps", "freeze_backbone", "min_confidence", "only_human",
         "accepted_only", "confidence_weighted", "synthetic", "val_fraction", "patience", "seed", "precision",
         "workers", "restart")
 

@@ -58,17 +58,9 @@ class DetectorSpec:
 
 
 def save_detector(directory: Path | str, module: Any, spec: DetectorSpec) -> Path:
-    import torch
+    from pixlabel.models.spec import save_weights_and_spec
 
-    from pixlabel.io.csvout import write_atomically
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    tmp = d / (WEIGHTS_FILE + ".tmp")
-    torch.save(module.state_dict(), tmp)
-    tmp.replace(d / WEIGHTS_FILE)
-    write_atomically(d / DETECTOR_FILE, yaml.safe_dump(spec.to_dict(), sort_keys=False))
-    return d
+    return save_weights_and_spec(directory, module, spec.to_dict(), spec_file=DETECTOR_FILE)
 
 
 def is_detector_dir(path: Path | str) -> bool:

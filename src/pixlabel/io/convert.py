@@ -19,7 +19,7 @@ from pixlabel.io.formats.coco import format_coco, read_coco
 from pixlabel.io.formats.csvfmt import read_labels_csv, write_labels_csv
 from pixlabel.io.formats.imagefolder import read_imagefolder, write_imagefolder
 from pixlabel.io.formats.voc import read_voc, voc_image_root, write_voc
-from pixlabel.io.formats.yolo import all_single_polygons, read_yolo, write_yolo
+from pixlabel.io.formats.yolo import all_masked, read_yolo, write_yolo
 from pixlabel.records import Dataset
 
 Reader = Callable[[Path, Path | None], tuple[Dataset, Path]]
@@ -82,8 +82,8 @@ FORMAT_HELP: dict[str, str] = {
            "CSV, SRC the image folder. Writes OUT/labels.csv and OUT/images/",
     "coco": "COCO instances JSON (bbox, polygon or RLE masks, score); --labels is the JSON, SRC the image "
             "folder. Writes OUT/annotations.json and OUT/images/",
-    "yolo": "Ultralytics layout: data.yaml, images/, labels/*.txt (boxes or polygons); SRC is the dataset "
-            "folder. Writes the same layout",
+    "yolo": "Ultralytics layout: data.yaml, images/, labels/*.txt (boxes, or one polygon per object when every "
+            "label has a mask); SRC is the dataset folder. Writes the same layout",
     "voc": "Pascal VOC: Annotations/*.xml with JPEGImages/ (or XML beside the images); SRC is the dataset "
            "folder. Writes Annotations/, JPEGImages/, ImageSets/Main/trainval.txt",
 }
@@ -132,8 +132,8 @@ def _warn_losses(dataset: Dataset, dst_format: str) -> None:
         "confidences": sum(lab.source == "model" for lab in dataset.labels),
     }
     keeps = _KEEPS[dst_format]
-    if dst_format == "yolo" and not all_single_polygons(dataset.labels):
-        keeps = keeps - {"masks"}  # one YOLO file holds boxes or polygons, and a polygon is one outline
+    if dst_format == "yolo" and not all_masked(dataset.labels):
+        keeps = keeps - {"masks"}  # one YOLO dataset holds boxes or polygons: masks only when every label has one
     for what, count in counts.items():
         if count and what not in keeps:
             warn(f"{dst_format} cannot store {what}: {count} label(s) lose theirs")

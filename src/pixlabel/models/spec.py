@@ -97,6 +97,12 @@ class Predictor(Protocol):
 
 def save_model(directory: Path | str, module: Any, spec: ModelSpec) -> Path:
     """Write ``model.yaml`` and ``weights.pt`` atomically into ``directory`` (created if missing)."""
+    return save_weights_and_spec(directory, module, spec.to_dict(), spec_file=SPEC_FILE)
+
+
+def save_weights_and_spec(directory: Path | str, module: Any, spec: dict[str, Any], *, spec_file: str) -> Path:
+    """``weights.pt`` (the state dict) then the YAML spec, each written atomically: a reader never sees a spec
+    without its weights. Shared by classifier and detector directories."""
     import torch
 
     from pixlabel.io.csvout import write_atomically
@@ -106,7 +112,7 @@ def save_model(directory: Path | str, module: Any, spec: ModelSpec) -> Path:
     tmp = d / (WEIGHTS_FILE + ".tmp")
     torch.save(module.state_dict(), tmp)
     tmp.replace(d / WEIGHTS_FILE)
-    write_atomically(d / SPEC_FILE, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    write_atomically(d / spec_file, yaml.safe_dump(spec, sort_keys=False))
     return d
 
 

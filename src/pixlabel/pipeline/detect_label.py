@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as cocomask
 
-from pixlabel.config import save_config
 from pixlabel.detect.data import DetImage, DetTarget, load_image
 from pixlabel.detect.predict import Detections, calibrated, detect, fit_calibration, to_labels
 from pixlabel.detect.spec import DetectorSpec, save_detector
@@ -27,9 +26,9 @@ from pixlabel.io.images import ImageDecodeError
 from pixlabel.io.ingest import ingest
 from pixlabel.pipeline.box_seeds import read_box_seeds, seed_boxes
 from pixlabel.pipeline.config import LabelConfig
-from pixlabel.pipeline.label import StageTimer
+from pixlabel.pipeline.label import StageTimer, tracked_run
 from pixlabel.records import Dataset, ImageInfo, Label, Ontology, Provenance
-from pixlabel.store import LabelStore, open_store
+from pixlabel.store import LabelStore
 from pixlabel.trust.threshold import threshold_for_pool
 from pixlabel.workspace import Workspace
 
@@ -96,21 +95,8 @@ def _human_boxes_in_store(store: LabelStore, known: set[str]) -> dict[str, list[
 def run_detect_label(config: LabelConfig) -> DetectRun:
     if not config.labels:
         raise InputError("--task detect needs --labels: seed boxes as COCO .json, YOLO or VOC folder, or CSV")
-    ws = Workspace.create(config.out)
-    save_config(config, ws.config_yaml)
-    timer = StageTimer()
-    store = open_store(config.db or ws.db_path)
-    run_id = store.start_run("label", dataclasses.asdict(config))
-    try:
-        run = _run(config, ws, store, run_id, timer)
-    except BaseException as exc:
-        store.finish_run(run_id, status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
-        store.close()
-        raise
-    store.finish_run(run_id, stats={"timings": timer.timings, "task": config.task,
-                                    "rounds": run.teacher.rounds, "images": len(run.seeds) + len(run.predicted)})
-    store.close()
-    return run
+    return tracked_run(config, _run, lambda r: {"task": config.task, "rounds": r.teacher.rounds,
+                                                "images": len(r.seeds) + len(r.predicted)})
 
 
 def _load_all(config: LabelConfig, paths: list[str], errors: list[tuple[str, str]]) -> list[DetImage]:

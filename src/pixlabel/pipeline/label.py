@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -98,22 +99,31 @@ def _declared(config: LabelConfig) -> list[str]:
     return [c.strip() for c in config.classes.split(",") if c.strip()] if config.classes else []
 
 
-def run_label(config: LabelConfig) -> LabelRun:
+R = TypeVar("R")
+RunBody = Callable[[LabelConfig, Workspace, LabelStore, int, StageTimer], R]
+
+
+def tracked_run(config: LabelConfig, body: RunBody[R], stats: Callable[[R], dict[str, Any]]) -> R:
+    """Create the workspace, record the run in the store (finished, failed or interrupted) around ``body``."""
     ws = Workspace.create(config.out)
     save_config(config, ws.config_yaml)
     timer = StageTimer()
     store = _store_for(config, ws)
     run_id = store.start_run("label", dataclasses.asdict(config))
     try:
-        result = _run(config, ws, store, run_id, timer)
+        result = body(config, ws, store, run_id, timer)
     except BaseException as exc:
         store.finish_run(run_id, status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         store.close()
         raise
-    store.finish_run(run_id, stats={"timings": timer.timings, "method": result.decision.method,
-                                    "accepted": int(result.accepted.sum()), "images": len(result.paths)})
+    store.finish_run(run_id, stats={"timings": timer.timings, **stats(result)})
     store.close()
     return result
+
+
+def run_label(config: LabelConfig) -> LabelRun:
+    return tracked_run(config, _run, lambda r: {"method": r.decision.method, "accepted": int(r.accepted.sum()),
+                                                "images": len(r.paths)})
 
 
 def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, timer: StageTimer) -> LabelRun:

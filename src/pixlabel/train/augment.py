@@ -1,7 +1,8 @@
-"""Per-image augmentation with torchvision transforms v2, on the cached uint8 tensors.
+"""Training augmentation on the cached uint8 tensors: torchvision transforms v2 per image, or whole batches.
 
 ``basic``: horizontal flip + shift (random crop of the edge-padded image), the cheap standard recipe for
-small images. ``light``: horizontal flip + a small random affine (rotate ±10°, shift ±10 %, zoom 0.9–1.1) — the classic
+small images; it runs on whole batches (:func:`flip_shift_batch`), ~100x cheaper than per image.
+``light``: horizontal flip + a small random affine (rotate ±10°, shift ±10 %, zoom 0.9–1.1) — the classic
 recipe. ``strong``: flip + shift, TrivialAugmentWide, then RandomErasing. Every pipeline ends in float32
 in [0, 1]; normalisation happens inside the model wrapper so attacks work in pixel space.
 """
@@ -9,18 +10,38 @@ in [0, 1]; normalisation happens inside the model wrapper so attacks work in pix
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torchvision.transforms import v2
 
 
+def shift_pad(size: tuple[int, int]) -> int:
+    """Largest shift in px of ``basic``/``strong``: 2 px at 28 px."""
+    return max(1, round(min(size) / 12))
+
+
+def flip_shift_batch(x: torch.Tensor, *, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """``basic`` on a batch: each image ``(N, C, h, w)`` uint8 is flipped with p=0.5 and cropped from its
+    edge-padded copy at a random offset (what ``RandomHorizontalFlip`` + ``RandomCrop(padding_mode="edge")``
+    do per image), then scaled to float in [0, 1]. One gather for the batch instead of 2 transforms per image,
+    which cost ~136 us per image on one thread, ~13% of a Fashion-MNIST epoch."""
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
+    padded = F.pad(x.float(), (pad, pad, pad, pad), mode="replicate")  # (N, C, h+2p, w+2p)
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # (N, h, 1)
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]  # (N, 1, w)
+    crops = padded.permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], rows, cols]  # (N, h, w, C)
+    return crops.permute(0, 3, 1, 2).div_(255)
+
+
 def make_transform(kind: str, *, size: tuple[int, int]) -> v2.Transform | None:
-    """The per-sample train transform for ``kind`` (None for ``none``: the batch is converted in one go)."""
-    if kind == "none":
+    """The per-sample train transform for ``kind``; None for ``none`` and ``basic``, which work on whole
+    batches in the loop."""
+    if kind in ("none", "basic"):
         return None
-    pad = max(1, round(min(size) / 12))
+    pad = shift_pad(size)
     to_float = v2.ToDtype(torch.float32, scale=True)
-    if kind == "basic":
-        return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomCrop(size, padding=pad, padding_mode="edge"),
-                           to_float])
     if kind == "light":
         return v2.Compose([v2.RandomHorizontalFlip(),
                            v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)), to_float])

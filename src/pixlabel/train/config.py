@@ -44,6 +44,7 @@ class TrainConfig:
     cutmix: float = 0.0                # Beta(alpha) of CutMix; 0 = off
     dropout: float | None = None       # before the classifier; None = the arch's default
     label_smoothing: float = 0.1
+    ema: float = 0.0                   # per-step decay of a weight average that is validated and saved; 0 = off
     imbalance: str = "none"
     focal_gamma: float = 2.0
     adversarial: str = "none"
@@ -81,6 +82,8 @@ class TrainConfig:
             raise InputError(f"--eps: expected a radius in [0, 1] pixel space, got {self.eps}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise InputError(f"--label-smoothing: expected [0, 1), got {self.label_smoothing}")
+        if not 0.0 <= self.ema < 1.0:
+            raise InputError(f"--ema: expected a decay in [0, 1) such as 0.99 (0 = off), got {self.ema}")
         if self.lr is not None and self.lr <= 0:
             raise InputError(f"--lr: expected a positive learning rate, got {self.lr}")
 

@@ -22,13 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
 from pixlabel.errors import InputError
 from pixlabel.models.spec import ModelSpec, save_model
 from pixlabel.progress import bar
 from pixlabel.train.attacks import PixelSpace, perturb
-from pixlabel.train.augment import make_batch_mix, make_transform
+from pixlabel.train.augment import flip_shift_batch, make_batch_mix, make_transform, shift_pad
 from pixlabel.train.config import RESUME_FREE_KEYS, TrainConfig
 from pixlabel.train.losses import balanced_class_weights, soft_loss
 
@@ -101,6 +102,14 @@ def _optimizer(config: TrainConfig, net: nn.Module, lr: float) -> torch.optim.Op
     return torch.optim.AdamW(groups, lr=lr)
 
 
+def _ema(net: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``net``'s weights and batch-norm statistics, updated after every
+    step (torch's ``AveragedModel``); it smooths out the last steps' noise for evaluation. None when off."""
+    if decay <= 0:
+        return None
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def _scheduler(config: TrainConfig, opt: torch.optim.Optimizer, lr: float, total: int) -> Any:
     from torch.optim import lr_scheduler
 
@@ -162,6 +171,27 @@ def _batches(loader: DataLoader, *, single_thread: bool) -> Iterator[Any]:
         yield batch
 
 
+def _epoch_batches(x: torch.Tensor, order: np.ndarray, transform: Any, config: TrainConfig, *, seed: int,
+                   drop_last: bool, pad: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(float images in [0, 1], example indices) for each batch of this epoch's ``order``. Per-image transforms
+    go through a DataLoader (optionally in worker processes); ``none`` and ``basic`` slice the cached tensor a
+    batch at a time, ``basic`` augmenting it with a generator seeded per (epoch, batch) so resuming stays exact."""
+    if transform is not None:
+        loader = DataLoader(_EpochView(x, order, transform, seed), batch_size=config.batch_size, shuffle=False,
+                            drop_last=drop_last, num_workers=config.workers)
+        yield from _batches(loader, single_thread=config.workers == 0)
+        return
+    bs = config.batch_size
+    end = len(order) - len(order) % bs if drop_last else len(order)
+    for start in range(0, end, bs):
+        ib = torch.from_numpy(order[start:start + bs])
+        xb = x[ib]
+        if config.augment == "basic":
+            yield flip_shift_batch(xb, pad=pad, generator=torch.Generator().manual_seed(seed + start)), ib
+        else:
+            yield xb.float().div_(255), ib
+
+
 @torch.inference_mode()
 def predict_logits(model: nn.Module, x: np.ndarray, *, bf16: bool, batch: int = 1024) -> np.ndarray:
     """Logits for uint8 images ``(N, C, h, w)`` through a :class:`PixelSpace` model."""
@@ -209,6 +239,10 @@ def fit(
     if config.freeze_backbone:
         _freeze_backbone(net)
     model = PixelSpace(net, spec.mean, spec.std).to(memory_format=torch.channels_last)
+    ema = _ema(net, config.ema)
+    # validated and saved: the moving average of the weights when --ema is on, else the trained net itself
+    kept = ema.module if ema is not None else net
+    kept_model = PixelSpace(kept, spec.mean, spec.std) if ema is not None else model
     lr = config.learning_rate(pretrained_timm=spec.arch.startswith("timm:") and config.pretrained)
     n = len(train.y)
     drop_last = n > config.batch_size  # a final batch of one image would break batch norm
@@ -216,6 +250,7 @@ def fit(
     opt = _optimizer(config, net, lr)
     sched = _scheduler(config, opt, lr, steps * config.epochs)
     transform = make_transform(config.augment, size=spec.image_size)
+    pad = shift_pad(spec.image_size)
     mix = make_batch_mix(mixup=config.mixup, cutmix=config.cutmix, num_classes=k)
     class_w = balanced_class_weights(train.y, k) if config.imbalance == "weights" else None
     gamma = config.focal_gamma if config.imbalance == "focal" else 0.0
@@ -236,6 +271,8 @@ def fit(
                              f"{', '.join(changed) or 'data or model spec'}); pass --restart to start over "
                              "or choose another --out")
         net.load_state_dict(state["net"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         history, best, bad_epochs, start_epoch = state["history"], state["best"], state["bad_epochs"], state["epoch"]
@@ -253,14 +290,11 @@ def fit(
         torch.manual_seed(epoch_seed)
         order = _order(train.y, oversample=config.imbalance == "oversample",
                        rng=np.random.default_rng([config.seed, epoch]))
-        loader = DataLoader(_EpochView(x_t, order, transform, epoch_seed * 1009), batch_size=config.batch_size,
-                            shuffle=False, drop_last=drop_last, num_workers=config.workers)
         _train_mode(model, frozen=config.freeze_backbone)
         loss_sum, correct, seen = 0.0, 0, 0
-        with bar(desc=f"epoch {epoch}/{config.epochs}", total=len(loader), unit="batch") as pbar:
-            for xb, ib in _batches(loader, single_thread=config.workers == 0):
-                if xb.dtype == torch.uint8:
-                    xb = xb.float().div_(255)
+        with bar(desc=f"epoch {epoch}/{config.epochs}", total=steps, unit="batch") as pbar:
+            for xb, ib in _epoch_batches(x_t, order, transform, config, seed=epoch_seed * 1009,
+                                         drop_last=drop_last, pad=pad):
                 yb = y_t[ib]
                 target = F.one_hot(yb, k).float()
                 if mix is not None:
@@ -279,12 +313,14 @@ def fit(
                 loss.backward()
                 opt.step()
                 sched.step()
+                if ema is not None:
+                    ema.update_parameters(net)
                 loss_sum += loss.item() * len(yb)
                 correct += int((logits.argmax(1) == yb).sum())
                 seen += len(yb)
                 pbar.update(1)
                 pbar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        val_loss, val_acc = _validate(model, val, bf16=bf16)
+        val_loss, val_acc = _validate(kept_model, val, bf16=bf16)
         row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
                "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
                "seconds": time.perf_counter() - t0}
@@ -294,7 +330,7 @@ def fit(
         if improved:
             best = {"epoch": epoch, "val_acc": val_acc, "val_loss": val_loss}
             bad_epochs = 0
-            save_model(out, net, spec)
+            save_model(out, kept, spec)
         else:
             bad_epochs += 1
         stopped = has_val and bad_epochs >= config.patience and epoch < config.epochs
@@ -305,7 +341,7 @@ def fit(
             "epoch": epoch, "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
             "history": history, "best": best, "bad_epochs": bad_epochs, "config": _config_key(config),
             "spec": spec.to_dict(), "rng": torch.get_rng_state(), "done": stopped or epoch == config.epochs,
-            "stopped": stopped,
+            "stopped": stopped, **({"ema": ema.state_dict()} if ema is not None else {}),
         })
         if on_epoch is not None:
             on_epoch(epoch, row)

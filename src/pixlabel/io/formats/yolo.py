@@ -3,7 +3,8 @@
 A label line is ``class cx cy w h`` (detection; a sixth number is a confidence, as Ultralytics' ``save_conf``
 writes it) or ``class x1 y1 x2 y2 x3 y3 …`` (a segmentation polygon of 3+ points), all normalised to the image
 width and height as displayed. Dataset image paths are relative to ``images/``, so split folders such as
-``train/`` and ``val/`` survive a round trip.
+``train/`` and ``val/`` survive a round trip. A segment is one polygon per object: RLE masks are traced and
+masks of several parts merged into one outline (:func:`pixlabel.io.formats._masks.mask_polygon`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pixlabel.io.formats._common import (
     warn,
     with_image_sizes,
 )
-from pixlabel.io.formats._masks import label_box
+from pixlabel.io.formats._masks import label_box, mask_polygon
 from pixlabel.records import Box, Dataset, ImageInfo, Label, Mask, Ontology, Provenance
 
 _DECIMALS = 8
@@ -91,7 +92,8 @@ def format_yolo_lines(labels: Iterable[Label], *, image_size: tuple[int, int], o
 
     Rounding moves a corner by at most ``0.75e-8 * width`` pixels, so a COCO -> YOLO -> COCO round trip
     keeps boxes within 1e-3 px on images up to 100k px wide (6 decimals would already miss at 1334 px).
-    ``segments=True`` writes each label's single polygon instead of its box.
+    ``segments=True`` writes each label's mask as one polygon instead of its box; an empty mask is dropped
+    with a warning.
 
     >>> format_yolo_lines([Label("a.jpg", "cat", box=Box(80, 30, 120, 70, image_size=(100, 200)))],
     ...                   image_size=(100, 200), ontology=Ontology(("cat",)))
@@ -105,10 +107,14 @@ def format_yolo_lines(labels: Iterable[Label], *, image_size: tuple[int, int], o
         except (KeyError, ValueError):
             raise InputError(f"{lab.image}: {ontology.describe_unknown(lab.label)}") from None
         if segments:
-            if lab.mask is None or len(lab.mask.polygons) != 1:
-                raise InputError(f"{lab.image}: label {lab.label!r} needs exactly one polygon to be written "
-                                 "as a YOLO segment; write boxes (detection) instead")
-            coords = (v / (w if i % 2 == 0 else h) for i, v in enumerate(lab.mask.polygons[0]))
+            if lab.mask is None:
+                raise InputError(f"{lab.image}: label {lab.label!r} needs a mask to be written as a YOLO "
+                                 "segment; write boxes (detection) instead")
+            polygon = mask_polygon(lab.mask)
+            if polygon is None:
+                warn(f"{lab.image}: label {lab.label!r} dropped, its mask is empty")
+                continue
+            coords = (v / (w if i % 2 == 0 else h) for i, v in enumerate(polygon))
             lines.append(" ".join([str(cls), *(fmt_num(v, decimals=_DECIMALS) for v in coords)]))
             continue
         box = label_box(lab)
@@ -197,12 +203,12 @@ def write_yolo(dataset: Dataset, src_images_root: Path | str, out_dir: Path | st
                task: Literal["auto", "detect", "segment"] = "auto") -> None:
     """Write an Ultralytics dataset: images copied to ``out/images/``, ``labels/*.txt``, ``data.yaml``.
 
-    ``task="auto"`` writes segments when every labelled object has exactly one polygon, boxes otherwise.
+    ``task="auto"`` writes segments when every label has a mask (polygons or RLE), boxes otherwise.
     Images without labels get no label file (Ultralytics treats them as background).
     """
     src_root, out = Path(src_images_root), Path(out_dir)
     ds = with_image_sizes(dataset, src_root)
-    segments = task == "segment" or (task == "auto" and all_single_polygons(ds.labels))
+    segments = task == "segment" or (task == "auto" and all_masked(ds.labels))
     by_image = ds.labels_by_image()
     files: dict[str, str] = {}
     for info in ds.images:
@@ -224,9 +230,9 @@ def write_yolo(dataset: Dataset, src_images_root: Path | str, out_dir: Path | st
     (out / "data.yaml").write_text(yaml.safe_dump(_data_yaml(ds, out), sort_keys=False), encoding="utf-8")
 
 
-def all_single_polygons(labels: list[Label]) -> bool:
-    """True when every label has a one-polygon mask, so the whole dataset can be written as YOLO segments."""
-    return bool(labels) and all(lab.mask is not None and len(lab.mask.polygons) == 1 for lab in labels)
+def all_masked(labels: list[Label]) -> bool:
+    """True when every label has a mask, so the whole dataset can be written as YOLO segments."""
+    return bool(labels) and all(lab.mask is not None for lab in labels)
 
 
 def _data_yaml(ds: Dataset, out: Path) -> dict[str, Any]:
