@@ -94,3 +94,21 @@ def test_load_detector_refuses_a_classifier_dir_and_bad_weights(tmp_path):
     model = build_detector(DetectorSpec("fcos", ("a",), image_size=64), pretrained_backbone=False)
     with pytest.raises(InputError, match="fits the detector"):
         load_detector_weights(model, tmp_path / "w.pt")
+
+
+def test_test_time_augmentation_merges_passes_and_restores_the_model(tmp_path, one_torch_thread):
+    from pixlabel.detect.predict import detect
+
+    spec = DetectorSpec("fcos", ("disc", "bar"), image_size=64)
+    torch.manual_seed(0)
+    model = build_detector(spec, pretrained_backbone=False).eval()
+    model.score_thresh = 0.0  # an untrained head scores everything low: keep boxes so merging is exercised
+    ds = make_scenes(_items(), tmp_path, 3, seed=1, spec=SceneSpec(size=64, min_item=20, max_item=30))
+    imgs = [load_image(tmp_path, i.path, max_side=64, max_pixels=10**7) for i in ds.images]
+    plain = detect(model, spec, imgs, min_score=0.0)
+    both = detect(model, spec, imgs, min_score=0.0, flip_tta=True, scales=(1.0, 1.25))
+    assert (model.transform.min_size, model.transform.max_size) == ((64,), 128)  # put back after the passes
+    for p, b in zip(plain, both, strict=True):
+        assert len(b.scores) >= min(len(p.scores), 100) > 0
+        assert b.scores.max() >= p.scores.max() - 1e-6  # NMS keeps the best of every pass
+        assert (b.boxes[:, :2] >= -1e-3).all() and (b.boxes[:, 2:] <= 64 + 1e-3).all()

@@ -52,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", default=None,
                    help="final boxes from the image only, not also its mirror (for classes a flip changes, "
                         "e.g. left/right arrows)")
+    d.add_argument("--tta-scales", metavar="S,S", help="final boxes merged over these input scales, e.g. 1,1.25 "
+                                                       "(default 1; each extra scale costs one more pass)")
     d.add_argument("--open-vocab", metavar="MODEL",
                    help="OWLv2 checkpoint (hub id when online, or a local dir): boxes from class names (and "
                         "--prompts) join the teacher's training as calibrated pseudo-boxes")
@@ -72,6 +74,7 @@ def config_from_args(args: argparse.Namespace) -> LabelConfig:
         "task": args.task, "detector": args.detector, "detector_size": args.detector_size,
         "teacher_steps": args.teacher_steps, "student_steps": args.student_steps, "rounds": args.rounds,
         "pseudo_threshold": args.pseudo_threshold, "open_vocab": args.open_vocab, "flip_tta": args.flip_tta,
+        "tta_scales": args.tta_scales,
         "segmenter": args.segmenter,
     }
     return load_config(LabelConfig, args.config, overrides)

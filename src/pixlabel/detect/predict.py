@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,38 +42,61 @@ def label_offset(spec: DetectorSpec) -> int:
 
 @torch.no_grad()
 def detect(model: nn.Module, spec: DetectorSpec, images: Sequence[DetImage], *, batch_size: int = 32,
-           min_score: float = 0.05, flip_tta: bool = False) -> list[Detections]:
-    """Detections per image in working pixels. ``flip_tta`` also runs the mirrored image and merges both
-    (per-class NMS), a cheap accuracy gain for the final labels at twice the inference time."""
+           min_score: float = 0.05, flip_tta: bool = False, scales: Sequence[float] = (1.0,)) -> list[Detections]:
+    """Detections per image in working pixels. Test-time augmentation: ``flip_tta`` also runs the mirrored
+    image, ``scales`` also runs the detector at other input sizes (1.25: objects 25% larger); everything is
+    merged by per-class NMS. On the scene benchmark flip +0.006 and flip+1.25 +0.015 mAP@0.5, at 2 and 5
+    times the inference time."""
     model.eval()
     out: list[Detections] = []
     off = label_offset(spec)
-    for start in range(0, len(images), batch_size):
-        batch = [im.pixels.float() / 255.0 for im in images[start:start + batch_size]]
-        outputs = model(batch)
-        if flip_tta:
-            for o, mirrored, x in zip(outputs, model([b.flip(-1) for b in batch]), batch, strict=True):
-                _merge_mirrored(o, mirrored, width=x.shape[-1])
-        for o in outputs:
-            wh = o["boxes"][:, 2:] - o["boxes"][:, :2]
-            keep = (o["scores"] >= min_score) & (wh > 0.5).all(1)  # a degenerate box is no object
-            masks = (o["masks"][keep, 0] > 0.5).numpy() if "masks" in o else None
-            out.append(Detections(o["boxes"][keep].numpy(), o["labels"][keep].numpy() - off,
-                                  o["scores"][keep].numpy(), masks))
+    transform: Any = model.transform  # torchvision's GeneralizedRCNNTransform: resizes, maps boxes back
+    base = (transform.min_size, transform.max_size)
+    try:
+        for start in range(0, len(images), batch_size):
+            batch = [im.pixels.float() / 255.0 for im in images[start:start + batch_size]]
+            merged: list[dict[str, torch.Tensor]] | None = None
+            for scale in scales:
+                transform.min_size = (round(spec.image_size * scale),)
+                transform.max_size = round(spec.image_size * scale * 2)
+                outputs = model(batch)
+                if flip_tta:
+                    for o, mirrored, x in zip(outputs, model([b.flip(-1) for b in batch]), batch, strict=True):
+                        _merge(o, _unflip(mirrored, width=x.shape[-1]))
+                if merged is None:
+                    merged = outputs
+                else:
+                    for o, extra in zip(merged, outputs, strict=True):
+                        _merge(o, extra)
+            for o in merged or []:
+                wh = o["boxes"][:, 2:] - o["boxes"][:, :2]
+                keep = (o["scores"] >= min_score) & (wh > 0.5).all(1)  # a degenerate box is no object
+                masks = (o["masks"][keep, 0] > 0.5).numpy() if "masks" in o else None
+                out.append(Detections(o["boxes"][keep].numpy(), o["labels"][keep].numpy() - off,
+                                      o["scores"][keep].numpy(), masks))
+    finally:
+        transform.min_size, transform.max_size = base
     return out
 
 
-def _merge_mirrored(o: dict[str, torch.Tensor], mirrored: dict[str, torch.Tensor], *, width: int) -> None:
-    """Fold detections on the mirrored image back onto ``o`` (in place): unflip, concatenate, per-class NMS."""
-    boxes = mirrored["boxes"].clone()
-    boxes[:, 0], boxes[:, 2] = width - mirrored["boxes"][:, 2], width - mirrored["boxes"][:, 0]
-    allb = torch.cat([o["boxes"], boxes])
-    alls = torch.cat([o["scores"], mirrored["scores"]])
-    alll = torch.cat([o["labels"], mirrored["labels"]])
-    keep = batched_nms(allb, alls, alll, 0.6)[:100]
-    o["boxes"], o["scores"], o["labels"] = allb[keep], alls[keep], alll[keep]
+def _unflip(o: dict[str, torch.Tensor], *, width: int) -> dict[str, torch.Tensor]:
+    boxes = o["boxes"].clone()
+    boxes[:, 0], boxes[:, 2] = width - o["boxes"][:, 2], width - o["boxes"][:, 0]
+    out = {**o, "boxes": boxes}
     if "masks" in o:
-        o["masks"] = torch.cat([o["masks"], mirrored["masks"].flip(-1)])[keep]
+        out["masks"] = o["masks"].flip(-1)
+    return out
+
+
+def _merge(o: dict[str, torch.Tensor], extra: dict[str, torch.Tensor]) -> None:
+    """Fold ``extra`` detections of the same image into ``o`` (in place): concatenate, per-class NMS."""
+    allb = torch.cat([o["boxes"], extra["boxes"]])
+    alls = torch.cat([o["scores"], extra["scores"]])
+    alll = torch.cat([o["labels"], extra["labels"]])
+    keep = batched_nms(allb, alls, alll, 0.6)[:100]
+    if "masks" in o:
+        o["masks"] = torch.cat([o["masks"], extra["masks"]])[keep]
+    o["boxes"], o["scores"], o["labels"] = allb[keep], alls[keep], alll[keep]
 
 
 def match_correct(dets: Sequence[Detections], truth: Sequence[DetTarget], *, iou: float = 0.5) -> np.ndarray:
@@ -104,10 +128,14 @@ def fit_calibration(dets: Sequence[Detections], truth: Sequence[DetTarget]) -> t
 
 
 def calibrated(spec: DetectorSpec, scores: np.ndarray) -> np.ndarray:
+    """P(box is correct) from the knots. Isotonic calibration is flat over score ranges; a 1e-4 tie-break by
+    the raw score keeps the detector's ranking (mAP on the exported scores fell 0.700 -> 0.689 without it)
+    while moving no probability by more than 1e-4."""
+    s = np.asarray(scores, float)
     if not spec.calibration:
-        return np.asarray(scores, float)
+        return s
     xs, ys = zip(*spec.calibration, strict=True)
-    return np.interp(scores, xs, ys)
+    return np.clip(np.interp(s, xs, ys) * (1 - 1e-4) + 1e-4 * s, 0.0, 1.0)
 
 
 def to_labels(spec: DetectorSpec, image: DetImage, d: Detections, *, labeler: str, version: str,

@@ -41,6 +41,7 @@ class LabelConfig:
     rounds: int = 2  # teacher-student rounds after the teacher (stops when held-out mAP stops improving)
     pseudo_threshold: float = 0.5  # calibrated P(correct) a pseudo-box needs
     flip_tta: bool = True  # final boxes also from the mirrored image (merged by NMS); off if flips change classes
+    tta_scales: str = "1"  # comma-separated input scales merged for the final boxes, e.g. "1,1.25"
     open_vocab: str | None = None  # OWLv2 hub id or local dir: class-name boxes warm-start the teacher
     segmenter: str | None = None  # sam:MODEL: masks from box prompts (--task segment) instead of Mask R-CNN
 
@@ -51,5 +52,14 @@ class LabelConfig:
             raise ValueError(f"engine must be local or ray, got {self.engine!r}")
         if self.task not in ("classify", "detect", "segment"):
             raise ValueError(f"task must be classify, detect or segment, got {self.task!r}")
+        if not all(0.25 <= x <= 4 for x in self.tta_scale_list):
+            raise ValueError(f"tta_scales must be numbers in [0.25, 4], got {self.tta_scales!r}")
         if self.image_size < 16:
             raise ValueError(f"image_size must be at least 16, got {self.image_size}")
+
+    @property
+    def tta_scale_list(self) -> tuple[float, ...]:
+        try:
+            return tuple(float(x) for x in str(self.tta_scales).split(",") if x.strip()) or (1.0,)
+        except ValueError:
+            raise ValueError(f"tta_scales must be comma-separated numbers, got {self.tta_scales!r}") from None

@@ -164,10 +164,11 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
         torch.manual_seed(config.seed)
         result = teacher_student(spec, seed_imgs, targets, rest, tcfg, init=init, warm=warm)
     with timer.stage("predict"):
-        if config.flip_tta and result.val_images:  # the merged scores need their own calibration
-            val = detect(result.model, result.spec, result.val_images, flip_tta=True)
+        tta = {"flip_tta": config.flip_tta, "scales": config.tta_scale_list}
+        if (config.flip_tta or len(tta["scales"]) > 1) and result.val_images:  # merged scores: own calibration
+            val = detect(result.model, result.spec, result.val_images, **tta)
             result.spec = dataclasses.replace(result.spec, calibration=fit_calibration(val, result.val_targets))
-        dets: list[Detections] = detect(result.model, result.spec, rest, flip_tta=config.flip_tta)
+        dets: list[Detections] = detect(result.model, result.spec, rest, **tta)
         if config.task == "segment" and config.segmenter:
             from pixlabel.detect.assist import segmenter_masks
 
