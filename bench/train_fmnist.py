@@ -5,6 +5,8 @@ uint8 arrays (what ``pixlabel train`` holds in memory after decoding), then scor
 through ``load_predictor`` on the 10k test images. Writes ``bench/out/train_fmnist.json``.
 
     flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/train_fmnist.py --epochs 14
+    flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/train_fmnist.py --epochs 19 --batch-size 512 --ema 0.99 \
+        --name train_fmnist_bs512_ema
     flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/train_fmnist.py --n-train 5000 --epochs 1  # timing probe
 """
 
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 from PIL import Image
 
@@ -42,6 +45,8 @@ def main() -> None:
     ap.add_argument("--augment", default="basic")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--ema", type=float, default=0.0)
+    ap.add_argument("--precision", default="auto")
     ap.add_argument("--name", default="train_fmnist")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -53,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(images=".", out=tmp, epochs=args.epochs, width=args.width, optimizer=args.optimizer,
                           lr=args.lr, augment=args.augment, batch_size=args.batch_size, workers=args.workers,
-                          val_fraction=0.0, seed=0)
+                          ema=args.ema, precision=args.precision, val_fraction=0.0, seed=0)
         spec = choose_spec(cfg, ds.classes, (28, 28), True)
         flat = x_tr.astype(np.float32) / 255
         spec = type(spec)(**{**spec.__dict__, "mean": (float(flat.mean()),), "std": (float(flat.std()),)})
@@ -69,9 +74,14 @@ def main() -> None:
     report = {
         "name": args.name, "n_train": int(len(y_tr)), "n_test": int(len(y_te)), "epochs": result.epochs_run,
         "width": args.width, "optimizer": args.optimizer, "augment": args.augment, "batch_size": args.batch_size,
+        "lr": args.lr, "ema": args.ema, "precision": args.precision,
         "params": int(sum(p.numel() for p in build_model(spec).parameters())),
         "test_accuracy": acc, "train_wall_s": round(train_s, 1), "test_wall_s": round(test_s, 1),
-        "total_wall_s": round(train_s + test_s, 1), "target_accuracy": 0.94, "target_wall_s": 900,
+        "total_wall_s": round(train_s + test_s, 1),
+        # the target is on the whole process, imports and data loading included
+        "process_wall_s": round(time.time() - psutil.Process().create_time(), 1),
+        "train_img_per_s": round(len(y_tr) * result.epochs_run / sum(r["seconds"] for r in result.history)),
+        "target_accuracy": 0.94, "target_wall_s": 900,
         "epoch_s": [round(r["seconds"], 1) for r in result.history],
         "train_acc": [round(r["train_acc"], 4) for r in result.history],
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
