@@ -4,6 +4,7 @@ YOLO export (boxes and segments). Scenes are real Fashion-MNIST items pasted on 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -183,9 +184,16 @@ def _train_in_ultralytics(tmp_path: Path, data_yaml: Path, model_yaml: str) -> d
     return result
 
 
+def _needs_ultralytics() -> None:
+    """Skip without Ultralytics, but never import it here: importing patches PIL's Image.open for the whole
+    test process (it then tries to pip-install pi-heif on any unreadable file)."""
+    if importlib.util.find_spec("ultralytics") is None:
+        pytest.skip("ultralytics is not installed (pip install -e '.[dev]')")
+
+
 @pytest.mark.slow
 def test_yolo_export_trains_in_ultralytics(tmp_path: Path) -> None:
-    pytest.importorskip("ultralytics")
+    _needs_ultralytics()
     truth = _split_scenes(tmp_path / "src")
     boxes_only = Dataset(truth.images, [replace(lab, mask=None) for lab in truth.labels], truth.ontology)
     data_yaml = _export_yolo(boxes_only, tmp_path / "src", tmp_path / "yolo")
@@ -199,7 +207,7 @@ def test_yolo_export_trains_in_ultralytics(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_yolo_seg_export_of_rle_masks_trains_in_ultralytics(tmp_path: Path) -> None:
     """The scenes' RLE masks become one polygon per object, which Ultralytics reads and trains a mask head on."""
-    pytest.importorskip("ultralytics")
+    _needs_ultralytics()
     truth = _split_scenes(tmp_path / "src")
     assert all(lab.mask is not None and lab.mask.rle is not None for lab in truth.labels)
     data_yaml = _export_yolo(truth, tmp_path / "src", tmp_path / "yolo")
