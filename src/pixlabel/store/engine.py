@@ -79,10 +79,27 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-    cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer and vice versa
+    _set_wal(cursor)  # readers never block the writer and vice versa
     cursor.execute("PRAGMA synchronous = NORMAL")  # durable across application crashes in WAL mode
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def _set_wal(cursor: Any, *, attempts: int = 100) -> None:
+    """Switch to WAL. On a brand-new file another opener may hold the write lock while it migrates, and the
+    journal-mode switch can fail with "database is locked" at once instead of waiting for the busy timeout
+    (seen once in CI as a flaky concurrent-first-open test), so retry for up to ~10 s."""
+    import sqlite3
+    import time
+
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
