@@ -34,10 +34,6 @@ class DetTarget:
     labels: np.ndarray
     masks: np.ndarray | None = None
 
-    @classmethod
-    def empty(cls) -> DetTarget:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
-
 
 def load_image(root: Path, path: str, *, max_side: int, max_pixels: int) -> DetImage:
     """Decode (safely) and shrink so the longer side is at most ``max_side``; never enlarge."""

@@ -169,9 +169,8 @@ def predict_dataset(model_dir: Path | str, images_root: Path | str, paths: Seque
     model, spec = load_detector(model_dir)
     root = Path(images_root)
     infos, labels = [], []
-    for path in paths:
-        image = load_image(root, path, max_side=spec.image_size * 2, max_pixels=max_pixels)
-        (d,) = detect(model, spec, [image], min_score=min_score)
-        infos.append(ImageInfo(path, image.size))
+    images = [load_image(root, path, max_side=spec.image_size * 2, max_pixels=max_pixels) for path in paths]
+    for image, d in zip(images, detect(model, spec, images, min_score=min_score), strict=True):
+        infos.append(ImageInfo(image.path, image.size))
         labels += to_labels(spec, image, d, labeler=spec.arch, version=str(model_dir), threshold=2.0)
     return Dataset(infos, labels, Ontology(spec.classes))

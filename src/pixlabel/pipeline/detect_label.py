@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as cocomask
 
 from pixlabel.detect.data import DetImage, DetTarget, load_image
 from pixlabel.detect.predict import Detections, calibrated, detect, fit_calibration, to_labels
 from pixlabel.detect.spec import DetectorSpec, save_detector
 from pixlabel.detect.teacher import TeacherConfig, TeacherResult, teacher_student
 from pixlabel.errors import InputError
-from pixlabel.io.formats._masks import _rle, label_box
+from pixlabel.io.formats._masks import label_box, mask_bitmap
 from pixlabel.io.formats.coco import write_coco
 from pixlabel.io.images import ImageDecodeError
 from pixlabel.io.ingest import ingest
@@ -67,7 +66,7 @@ def _target(image: DetImage, labels: list[Label], classes: list[str], *, masks: 
         import torch
 
         h, w = image.pixels.shape[1:]
-        full = [cocomask.decode(_rle(lab.mask)) if lab.mask is not None else _box_mask(lab, image.size)
+        full = [mask_bitmap(lab.mask) if lab.mask is not None else _box_mask(lab, image.size)
                 for lab in labels]
         target.masks = np.stack([np.asarray(torch.nn.functional.interpolate(
             torch.from_numpy(m)[None, None].float(), size=(h, w))[0, 0] > 0.5) for m in full]) \
@@ -122,7 +121,7 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
         store.record_errors(errors)
         store.export_errors_csv(ws.errors_csv)
     known = {im.path for im in images}
-    labels_path = Path(config.labels or "")
+    labels_path = Path(config.labels)
     seeds, classes = seed_boxes(read_box_seeds(labels_path), known, origin=str(labels_path), bad=dict(errors))
     stored = _human_boxes_in_store(store, known)
     reviewed = {p for p, labs in stored.items() if any(lab.provenance.labeler != "seed" for lab in labs)}
