@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -160,3 +161,22 @@ def test_foreign_or_broken_onnx_is_input_error(tmp_path, fp32_onnx):
     onnx.save(plain, str(tmp_path / "plain.onnx"))
     with pytest.raises(InputError, match="pixlabel.spec"):
         load_predictor(tmp_path / "plain.onnx")
+
+
+@pytest.mark.slow  # runs torch's ONNX exporter
+def test_onnx_predictor_applies_flip_tta_from_the_metadata(model_dir, fmnist, tmp_path):
+    flip_dir = tmp_path / "flip"
+    shutil.copytree(model_dir, flip_dir)
+    spec_file = flip_dir / "model.yaml"
+    spec_file.write_text(spec_file.read_text().replace("tta: none", "tta: flip"))
+    out = tmp_path / "flip.onnx"
+    rep = export_model(flip_dir, out)
+    assert rep.max_abs_diff < 1e-5  # the graph itself is one pass, checked as always
+    assert read_onnx_spec(out).tta == "flip"
+    imgs = _pil(fmnist, range(60000, 60040))
+    got = load_predictor(out).predict_proba(imgs)
+    np.testing.assert_allclose(got, load_predictor(flip_dir).predict_proba(imgs), atol=1e-5)
+    mirrored = [im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for im in imgs]
+    plain = load_predictor(model_dir)
+    np.testing.assert_allclose(got, (plain.predict_proba(imgs) + plain.predict_proba(mirrored)) / 2, atol=1e-5)
+    assert np.abs(got - plain.predict_proba(imgs)).max() > 1e-3 and np.allclose(got.sum(1), 1, atol=1e-5)

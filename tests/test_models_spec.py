@@ -53,3 +53,35 @@ def test_weights_for_another_arch_are_refused(tmp_path):
     (tmp_path / "model.yaml").write_text((tmp_path / "model.yaml").read_text().replace("width: 8", "width: 16"))
     with pytest.raises(InputError, match="do not fit"):
         load_predictor(tmp_path)
+
+
+def test_flip_tta_averages_image_and_mirror_and_is_saved(tmp_path, one_torch_thread):
+    spec = ModelSpec(arch="smallcnn", classes=("a", "b", "c"), image_size=(12, 16), in_chans=3,
+                     arch_options={"width": 4}, tta="flip")
+    torch.manual_seed(0)
+    net = build_model(spec).eval()
+    save_model(tmp_path / "m", net, spec)
+    assert "tta: flip" in (tmp_path / "m" / "model.yaml").read_text()
+    pred = load_predictor(tmp_path / "m")
+    assert pred.spec.tta == "flip"
+    imgs = _images(6)
+    x = torch.from_numpy(spec.preprocess(imgs))
+    with torch.no_grad():
+        plain = torch.softmax(net(x), 1).numpy()
+        mirrored = torch.softmax(net(x.flip(3)), 1).numpy()
+    got = pred.predict_proba(imgs)
+    np.testing.assert_allclose(got, (plain + mirrored) / 2, atol=1e-6)
+    assert np.abs(got - plain).max() > 1e-4  # a random net is not mirror-symmetric (float noise is ~1e-7)
+    assert np.allclose(got.sum(1), 1.0, atol=1e-5)
+    assert pred.predict_proba([]).shape == (0, 3)
+
+
+def test_unknown_tta_is_refused():
+    with pytest.raises(InputError, match="tta"):
+        ModelSpec.from_dict({"arch": "smallcnn", "classes": ["a", "b"], "image_size": [8, 8], "tta": "rotate"})
+    old = ModelSpec.from_dict({"arch": "smallcnn", "classes": ["a", "b"], "image_size": [8, 8]})
+    assert old.tta == "none"  # model.yaml files and ONNX metadata written before the field predict as before
+    from pixlabel.models.spec import TTA_MODES
+    from pixlabel.train import config
+
+    assert config.TTA_MODES == TTA_MODES  # a copy, so `pixlabel --help` need not import numpy

@@ -275,3 +275,54 @@ def test_ema_weights_are_saved_and_resume_exactly(data: Path, tmp_path: Path) ->
     assert _same(saved, torch.load(tmp_path / "b" / "weights.pt", weights_only=True))
     with pytest.raises(InputError, match="--ema"):
         config(data, tmp_path / "c", ema=1.0)
+
+
+def test_erase_batch_blanks_one_seeded_rectangle_per_chosen_image() -> None:
+    from pixlabel.train.augment import erase_batch
+
+    x = torch.full((400, 2, 10, 12), 0.5)
+    out = erase_batch(x.clone(), p=0.5, generator=torch.Generator().manual_seed(7))
+    zero = out == 0
+    assert torch.equal(zero[:, 0], zero[:, 1])  # one rectangle through every channel
+    assert torch.equal(out[~zero], x[~zero])  # the rest untouched
+    hit = zero.flatten(1).any(1)
+    assert 0.4 < hit.float().mean() < 0.6  # p = 0.5 per image
+    for m in zero[hit, 0]:  # each erased patch is one solid rectangle of 2-40 % of the image (+ rounding)
+        rows, cols = m.any(1).nonzero()[:, 0], m.any(0).nonzero()[:, 0]
+        assert int(m.sum()) == len(rows) * len(cols) == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert 2 <= int(m.sum()) <= 0.5 * m.numel()
+    assert len({tuple(m.nonzero()[0].tolist()) for m in zero[hit, 0]}) > 20  # patches at many places
+    assert torch.equal(out, erase_batch(x.clone(), p=0.5, generator=torch.Generator().manual_seed(7)))
+    assert not torch.equal(out, erase_batch(x.clone(), p=0.5, generator=torch.Generator().manual_seed(8)))
+    assert not (erase_batch(x.clone(), p=0.0, generator=torch.Generator()) == 0).any()
+
+
+def test_training_with_erase_is_seeded_and_changes_the_run(data: Path, tmp_path: Path) -> None:
+    runs = {name: train_model(config(data, tmp_path / name, epochs=1, augment="basic", val_fraction=0.0, **kw))
+            for name, kw in (("a", {"erase": 0.5}), ("b", {"erase": 0.5}), ("off", {}))}
+    assert _same(_state(tmp_path / "a" / "last.pt"), _state(tmp_path / "b" / "last.pt"))
+    assert runs["a"].history[0]["train_loss"] != runs["off"].history[0]["train_loss"]
+    light = train_model(config(data, tmp_path / "light", epochs=1, augment="light", erase=0.5))  # DataLoader path
+    assert np.isfinite(light.history[0]["train_loss"])
+    with pytest.raises(InputError, match="--erase"):
+        config(data, tmp_path / "x", erase=1.5)
+
+
+def test_flip_tta_is_saved_and_validated_like_the_predictor(data: Path, tmp_path: Path) -> None:
+    from pixlabel.train.attacks import PixelSpace
+    from pixlabel.train.loop import predict_logits
+
+    result = train_model(config(data, tmp_path / "m", epochs=1, tta="flip"))
+    assert result.spec.tta == "flip" and load_predictor(tmp_path / "m").spec.tta == "flip"
+    net, spec = load_model(tmp_path / "m")
+    model = PixelSpace(net, spec.mean, spec.std)
+    x = np.random.default_rng(0).integers(0, 256, (9, 1, 16, 16), dtype=np.uint8)
+    with torch.no_grad():
+        x01 = torch.from_numpy(x).float() / 255
+        want = (model(x01).softmax(1) + model(x01.flip(3)).softmax(1)) / 2
+    got = torch.from_numpy(predict_logits(model, x, bf16=False, tta="flip"))
+    torch.testing.assert_close(got.softmax(1), want, atol=1e-5, rtol=0)  # log-probs: softmax gives them back
+    plain = torch.from_numpy(predict_logits(model, x, bf16=False)).softmax(1)
+    assert (plain - want).abs().max() > 1e-4
+    with pytest.raises(InputError, match="--tta"):
+        config(data, tmp_path / "x", tta="rotate")

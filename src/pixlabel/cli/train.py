@@ -14,7 +14,16 @@ from typing import Any
 
 from pixlabel.cli.argtypes import positive_int
 from pixlabel.config import load_config
-from pixlabel.train.config import ADVERSARIAL, AUGMENTS, FORMATS, IMBALANCE, OPTIMIZERS, PRECISIONS, SCHEDULES
+from pixlabel.train.config import (
+    ADVERSARIAL,
+    AUGMENTS,
+    FORMATS,
+    IMBALANCE,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TTA_MODES,
+)
 
 
 def register(sub: Any) -> None:
@@ -44,12 +53,16 @@ def register(sub: Any) -> None:
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--augment", choices=AUGMENTS, help="basic: flip/shift; light (default): flip/shift/zoom/rotate; "
                                                        "strong: + TrivialAugment and random erasing")
+    p.add_argument("--erase", type=float, metavar="P", help="random erasing on whole batches after --augment: each "
+                   "image loses a black rectangle (2-40%% of its area) with probability P, e.g. 0.5 (0 = off)")
     p.add_argument("--mixup", type=float, help="MixUp Beta alpha (0 = off)")
     p.add_argument("--cutmix", type=float, help="CutMix Beta alpha (0 = off)")
     p.add_argument("--dropout", type=float)
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--ema", type=float, help="validate and save an exponential moving average of the weights "
                    "with this per-step decay, e.g. 0.99 (0 = off, the default)")
+    p.add_argument("--tta", choices=TTA_MODES, help="test-time augmentation saved in model.yaml: flip averages "
+                   "each image with its mirror in eval, serve and load_predictor (2x predict cost; default none)")
     p.add_argument("--imbalance", choices=IMBALANCE, help="class weights, focal loss or oversampling")
     p.add_argument("--adversarial", choices=ADVERSARIAL, help="adversarial training (attacks in [0,1] pixels)")
     p.add_argument("--eps", type=float, help="attack L-inf radius in [0,1] pixel space (default 8/255)")
@@ -72,10 +85,10 @@ def register(sub: Any) -> None:
 
 
 KEYS = ("images", "labels", "format", "out", "arch", "pretrained", "image_size", "width", "epochs", "batch_size",
-        "optimizer", "lr", "weight_decay", "schedule", "augment", "mixup", "cutmix", "dropout", "label_smoothing",
-        "ema", "imbalance", "adversarial", "eps", "attack_steps", "freeze_backbone", "min_confidence", "only_human",
-        "accepted_only", "confidence_weighted", "synthetic", "val_fraction", "patience", "seed", "precision",
-        "workers", "restart")
+        "optimizer", "lr", "weight_decay", "schedule", "augment", "erase", "mixup", "cutmix", "dropout",
+        "label_smoothing", "ema", "tta", "imbalance", "adversarial", "eps", "attack_steps", "freeze_backbone",
+        "min_confidence", "only_human", "accepted_only", "confidence_weighted", "synthetic", "val_fraction",
+        "patience", "seed", "precision", "workers", "restart")
 
 
 def run(args: argparse.Namespace) -> int:

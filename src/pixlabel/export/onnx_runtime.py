@@ -5,6 +5,10 @@ Example::
     pred = OnnxPredictor("model.onnx")
     pred.spec.classes               # from the ONNX metadata
     probs = pred.predict_proba([Image.open("shoe.png")])   # (1, K)
+
+The graph is one forward pass; test-time augmentation (``tta: flip`` in the spec metadata) is applied here,
+by running the graph on the batch and on its mirror and averaging the softmax. Other runtimes reading the
+file should do the same when the metadata says ``"tta": "flip"``; :meth:`OnnxPredictor.logits` is one pass.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from PIL import Image
 
 from pixlabel.errors import InputError
 from pixlabel.export.onnx_export import spec_from_metadata
-from pixlabel.models.spec import ModelSpec
+from pixlabel.models.spec import ModelSpec, average_views
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -68,8 +72,8 @@ class OnnxPredictor:
         return np.concatenate(outs) if outs else np.zeros((0, len(self.spec.classes)), np.float32)
 
     def predict_array(self, x: np.ndarray) -> np.ndarray:
-        """Softmax probabilities ``(N, K)`` for a preprocessed batch."""
-        return softmax(self.logits(x))
+        """Softmax probabilities ``(N, K)`` for a preprocessed batch, averaged over the spec's test-time views."""
+        return average_views(lambda v: softmax(self.logits(v)), x, tta=self.spec.tta)
 
     def predict_proba(self, images: Sequence[Image.Image]) -> np.ndarray:
         """PIL images → ``(N, K)`` probabilities, preprocessed exactly as the model was trained."""

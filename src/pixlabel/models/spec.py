@@ -1,8 +1,9 @@
 """Model directory contract: ``model.yaml`` + ``weights.pt``, and the predictor interface.
 
 ``model.yaml`` says how to rebuild the network (``arch`` from :mod:`pixlabel.models.arch`) and how
-to preprocess an image for it (RGB or grayscale, resize to ``image_size`` (h, w), normalise). Export
-(ONNX) copies the same fields into the ONNX metadata so any runtime preprocesses identically.
+to preprocess an image for it (RGB or grayscale, resize to ``image_size`` (h, w), normalise), and whether
+predictions average test-time views (``tta: flip``: the image and its horizontal mirror). Export (ONNX)
+copies the same fields into the ONNX metadata so any runtime preprocesses and averages identically.
 
 Example::
 
@@ -15,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ SPEC_FILE = "model.yaml"
 WEIGHTS_FILE = "weights.pt"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+TTA_MODES = ("none", "flip")
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,11 @@ class ModelSpec:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     arch_options: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the arch factory
+    tta: str = "none"                 # flip: average the softmax of the image and of its horizontal mirror
 
     def __post_init__(self) -> None:
+        if self.tta not in TTA_MODES:
+            raise ValueError(f"tta: expected one of {', '.join(TTA_MODES)}, got {self.tta!r}")
         if len(self.classes) < 2:
             raise ValueError(f"a classifier needs at least two classes, got {list(self.classes)}")
         if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
@@ -68,6 +73,7 @@ class ModelSpec:
                 mean=tuple(float(x) for x in d.get("mean", IMAGENET_MEAN)),
                 std=tuple(float(x) for x in d.get("std", IMAGENET_STD)),
                 arch_options=dict(d.get("arch_options") or {}),
+                tta=str(d.get("tta", "none")),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InputError(f"{where}: invalid model spec ({exc})") from exc
@@ -84,6 +90,20 @@ class ModelSpec:
             arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
             out[i] = (arr - mean) / std
         return out
+
+
+def average_views(probs_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray, *, tta: str) -> np.ndarray:
+    """``probs_of(x)`` for a preprocessed batch ``(N, C, h, w)``, averaged with ``probs_of`` of the mirrored
+    batch when ``tta == "flip"``: one place for the rule, so PyTorch and ONNX Runtime predict identically.
+
+    >>> first_pixel = lambda b: b[:, 0, 0, :1]  # a stand-in "model": (N, 1)
+    >>> average_views(first_pixel, np.arange(4.0).reshape(1, 1, 1, 4), tta="flip")  # (0 + 3) / 2
+    array([[1.5]])
+    """
+    probs = probs_of(x)
+    if tta == "flip":
+        probs = (probs + probs_of(np.ascontiguousarray(x[..., ::-1]))) / 2
+    return probs
 
 
 class Predictor(Protocol):
@@ -155,11 +175,12 @@ class TorchPredictor:
     def predict_proba(self, images: Sequence[Image.Image]) -> np.ndarray:
         import torch
 
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(images), self.batch_size):
-                x = torch.from_numpy(self.spec.preprocess(images[i:i + self.batch_size]))
-                out.append(torch.softmax(self.module(x).float(), dim=1).numpy())
+        def probs_of(x: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return torch.softmax(self.module(torch.from_numpy(x)).float(), dim=1).numpy()
+
+        out = [average_views(probs_of, self.spec.preprocess(images[i:i + self.batch_size]), tta=self.spec.tta)
+               for i in range(0, len(images), self.batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.spec.classes)), np.float32)
 
 

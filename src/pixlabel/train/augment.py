@@ -4,10 +4,13 @@
 small images; it runs on whole batches (:func:`flip_shift_batch`), ~100x cheaper than per image.
 ``light``: horizontal flip + a small random affine (rotate ±10°, shift ±10 %, zoom 0.9–1.1) — the classic
 recipe. ``strong``: flip + shift, TrivialAugmentWide, then RandomErasing. Every pipeline ends in float32
-in [0, 1]; normalisation happens inside the model wrapper so attacks work in pixel space.
+in [0, 1]; normalisation happens inside the model wrapper so attacks work in pixel space. ``--erase P`` adds
+random erasing on whole batches (:func:`erase_batch`) after any of them.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +36,27 @@ def flip_shift_batch(x: torch.Tensor, *, pad: int, generator: torch.Generator) -
     cols = (dx[:, None] + torch.arange(w))[:, None, :]  # (N, 1, w)
     crops = padded.permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], rows, cols]  # (N, h, w, C)
     return crops.permute(0, 3, 1, 2).div_(255)
+
+
+def erase_batch(x: torch.Tensor, *, p: float, generator: torch.Generator, scale: tuple[float, float] = (0.02, 0.4),
+                ratio: tuple[float, float] = (0.3, 1 / 0.3)) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2020) on a float batch ``(N, C, h, w)``, in place: with probability ``p``
+    each image gets one rectangle of ``scale`` x its area, aspect ratio log-uniform in ``ratio``, set to 0
+    (black in [0, 1] pixel space), as ``v2.RandomErasing(value=0)`` does per image; a side longer than the
+    image is clipped instead of redrawn. One mask for the batch: ~1 ms for 512 images of 28 px on one thread."""
+    n, _, h, w = x.shape
+    hit = torch.rand(n, generator=generator) < p
+    area = torch.empty(n).uniform_(*scale, generator=generator) * (h * w)
+    aspect = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator).exp()
+    eh = (area * aspect).sqrt().round().clamp(1, h).long()
+    ew = (area / aspect).sqrt().round().clamp(1, w).long()
+    top = (torch.rand(n, generator=generator) * (h - eh + 1)).long()  # in [0, h - eh]
+    left = (torch.rand(n, generator=generator) * (w - ew + 1)).long()
+    ys, xs = torch.arange(h), torch.arange(w)
+    in_rows = (ys >= top[:, None]) & (ys < (top + eh)[:, None])  # (N, h)
+    in_cols = (xs >= left[:, None]) & (xs < (left + ew)[:, None])  # (N, w)
+    mask = in_rows[:, :, None] & in_cols[:, None, :] & hit[:, None, None]  # (N, h, w)
+    return x.masked_fill_(mask[:, None], 0.0)
 
 
 def make_transform(kind: str, *, size: tuple[int, int]) -> v2.Transform | None:

@@ -19,6 +19,7 @@ IMBALANCE = ("none", "weights", "focal", "oversample")
 ADVERSARIAL = ("none", "fgsm", "pgd")
 PRECISIONS = ("auto", "fp32", "bf16")
 FORMATS = ("auto", "csv", "imagefolder", "coco", "yolo", "voc")
+TTA_MODES = ("none", "flip")  # = models.spec.TTA_MODES, not imported: `pixlabel --help` must not load numpy/PIL
 # Keys that may change between an interrupted run and its resumption without changing the result.
 RESUME_FREE_KEYS = frozenset({"out", "workers", "restart"})
 
@@ -40,11 +41,13 @@ class TrainConfig:
     weight_decay: float | None = None  # None: 5e-4 sgd/adam, 0.05 adamw
     schedule: str = "onecycle"
     augment: str = "light"
+    erase: float = 0.0                 # per-image probability of random erasing on each batch; 0 = off
     mixup: float = 0.0                 # Beta(alpha) of MixUp; 0 = off
     cutmix: float = 0.0                # Beta(alpha) of CutMix; 0 = off
     dropout: float | None = None       # before the classifier; None = the arch's default
     label_smoothing: float = 0.1
     ema: float = 0.0                   # per-step decay of a weight average that is validated and saved; 0 = off
+    tta: str = "none"                  # flip: the saved model averages image + mirror (validation does too)
     imbalance: str = "none"
     focal_gamma: float = 2.0
     adversarial: str = "none"
@@ -65,7 +68,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "augment": AUGMENTS, "imbalance": IMBALANCE,
-                   "adversarial": ADVERSARIAL, "precision": PRECISIONS, "format": FORMATS}
+                   "adversarial": ADVERSARIAL, "precision": PRECISIONS, "format": FORMATS,
+                   "tta": TTA_MODES}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise InputError(f"--{key.replace('_', '-')}: expected one of {', '.join(allowed)}, "
@@ -84,6 +88,8 @@ class TrainConfig:
             raise InputError(f"--label-smoothing: expected [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.ema < 1.0:
             raise InputError(f"--ema: expected a decay in [0, 1) such as 0.99 (0 = off), got {self.ema}")
+        if not 0.0 <= self.erase <= 1.0:
+            raise InputError(f"--erase: expected a probability in [0, 1] (0 = off), got {self.erase}")
         if self.lr is not None and self.lr <= 0:
             raise InputError(f"--lr: expected a positive learning rate, got {self.lr}")
 

@@ -29,7 +29,7 @@ from pixlabel.errors import InputError
 from pixlabel.models.spec import ModelSpec, save_model
 from pixlabel.progress import bar
 from pixlabel.train.attacks import PixelSpace, perturb
-from pixlabel.train.augment import flip_shift_batch, make_batch_mix, make_transform, shift_pad
+from pixlabel.train.augment import erase_batch, flip_shift_batch, make_batch_mix, make_transform, shift_pad
 from pixlabel.train.config import RESUME_FREE_KEYS, TrainConfig
 from pixlabel.train.losses import balanced_class_weights, soft_loss
 
@@ -175,39 +175,50 @@ def _epoch_batches(x: torch.Tensor, order: np.ndarray, transform: Any, config: T
                    drop_last: bool, pad: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(float images in [0, 1], example indices) for each batch of this epoch's ``order``. Per-image transforms
     go through a DataLoader (optionally in worker processes); ``none`` and ``basic`` slice the cached tensor a
-    batch at a time, ``basic`` augmenting it with a generator seeded per (epoch, batch) so resuming stays exact."""
-    if transform is not None:
-        loader = DataLoader(_EpochView(x, order, transform, seed), batch_size=config.batch_size, shuffle=False,
-                            drop_last=drop_last, num_workers=config.workers)
-        yield from _batches(loader, single_thread=config.workers == 0)
-        return
+    batch at a time, ``basic`` augmenting it with a generator seeded per (epoch, batch) so resuming stays exact.
+    ``--erase`` then works on each batch, drawing from the same per-batch generator."""
     bs = config.batch_size
+    if transform is not None:
+        loader = DataLoader(_EpochView(x, order, transform, seed), batch_size=bs, shuffle=False,
+                            drop_last=drop_last, num_workers=config.workers)
+        for b, (xb, ib) in enumerate(_batches(loader, single_thread=config.workers == 0)):
+            if config.erase > 0:  # past every position's seed (seed + pos): no stream shared with the transforms
+                gen = torch.Generator().manual_seed(seed + len(order) + b * bs)
+                xb = erase_batch(xb, p=config.erase, generator=gen)
+            yield xb, ib
+        return
     end = len(order) - len(order) % bs if drop_last else len(order)
     for start in range(0, end, bs):
         ib = torch.from_numpy(order[start:start + bs])
-        xb = x[ib]
-        if config.augment == "basic":
-            yield flip_shift_batch(xb, pad=pad, generator=torch.Generator().manual_seed(seed + start)), ib
-        else:
-            yield xb.float().div_(255), ib
+        gen = torch.Generator().manual_seed(seed + start)
+        xb = flip_shift_batch(x[ib], pad=pad, generator=gen) if config.augment == "basic" else x[ib].float().div_(255)
+        if config.erase > 0:
+            xb = erase_batch(xb, p=config.erase, generator=gen)
+        yield xb, ib
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, x: np.ndarray, *, bf16: bool, batch: int = 1024) -> np.ndarray:
-    """Logits for uint8 images ``(N, C, h, w)`` through a :class:`PixelSpace` model."""
+def predict_logits(model: nn.Module, x: np.ndarray, *, bf16: bool, tta: str = "none", batch: int = 1024
+                   ) -> np.ndarray:
+    """Logits for uint8 images ``(N, C, h, w)`` through a :class:`PixelSpace` model. With ``tta="flip"``: the
+    log of the softmax averaged over the image and its mirror, i.e. what the saved predictor returns, as logits."""
     model.eval()
     out = []
     for i in range(0, len(x), batch):
         xb = torch.from_numpy(x[i:i + batch]).float().div_(255).contiguous(memory_format=torch.channels_last)
         with _autocast(bf16):
-            out.append(model(xb).float())
+            logits = model(xb).float()
+            if tta == "flip":
+                probs = (logits.softmax(1) + model(xb.flip(3)).float().softmax(1)) / 2
+                logits = probs.clamp_min(torch.finfo(torch.float32).tiny).log()  # no -inf loss from an underflow
+        out.append(logits)
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
-def _validate(model: nn.Module, val: Arrays | None, *, bf16: bool) -> tuple[float, float]:
+def _validate(model: nn.Module, val: Arrays | None, *, bf16: bool, tta: str) -> tuple[float, float]:
     if val is None or len(val.y) == 0:
         return math.nan, math.nan
-    logits = torch.from_numpy(predict_logits(model, val.x, bf16=bf16))
+    logits = torch.from_numpy(predict_logits(model, val.x, bf16=bf16, tta=tta))
     y = torch.from_numpy(val.y)
     return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
@@ -320,7 +331,7 @@ def fit(
                 seen += len(yb)
                 pbar.update(1)
                 pbar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        val_loss, val_acc = _validate(kept_model, val, bf16=bf16)
+        val_loss, val_acc = _validate(kept_model, val, bf16=bf16, tta=spec.tta)
         row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
                "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
                "seconds": time.perf_counter() - t0}

@@ -63,7 +63,7 @@ def choose_spec(config: TrainConfig, classes: tuple[str, ...], size: tuple[int, 
             options["drop_rate"] = config.dropout
     return ModelSpec(arch=arch, classes=classes, image_size=image_size, in_chans=in_chans,
                      mean=IMAGENET_MEAN if in_chans == 3 else (0.5,), std=IMAGENET_STD if in_chans == 3 else (0.25,),
-                     arch_options=options)
+                     arch_options=options, tta=config.tta)
 
 
 def split_indices(y: np.ndarray, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
