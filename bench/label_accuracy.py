@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=96)
     ap.add_argument("--method", default="auto")
     ap.add_argument("--rounds", type=int, default=1, help="self-training rounds")
-    ap.add_argument("--epochs", type=int, default=4, help="self-training CNN epochs per round")
+    ap.add_argument("--epochs", type=int, default=8, help="self-training CNN epochs per round")
     ap.add_argument("--work", type=Path, default=Path("/tmp/pixlabel-bench"))
     ap.add_argument("--out", type=Path, default=Path("bench/out/label_accuracy.json"))
     args = ap.parse_args()
@@ -71,6 +71,8 @@ def main() -> None:
                 "accepted_precision": float(correct[mask & acc].mean()) if (mask & acc).any() else None,
                 "accepted_coverage": float((mask & acc).sum() / mask.sum()),
                 "ece": float(expected_calibration_error(d.confidence[mask], correct[mask])),
+                # mean confidence vs accuracy on the pool: over- (>) or under-confidence (<) behind the ECE
+                "mean_confidence": float(d.confidence[mask].mean()),
                 "cv": {k: v.accuracy for k, v in d.cv.items()},
                 "label_seconds": round(label_s, 1),
                 "labelspreading_accuracy": float((ls.probs_.argmax(1) == y_all)[mask].mean()),

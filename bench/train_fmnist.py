@@ -52,6 +52,8 @@ def main() -> None:
     ap.add_argument("--ema", type=float, default=0.0)
     ap.add_argument("--erase", type=float, default=0.0)
     ap.add_argument("--tta", default="none")
+    ap.add_argument("--dropout", type=float, default=None, help="None: the arch's default (0.3)")
+    ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--name", default="train_fmnist")
     args = ap.parse_args()
@@ -65,7 +67,7 @@ def main() -> None:
         cfg = TrainConfig(images=".", out=tmp, epochs=args.epochs, width=args.width, optimizer=args.optimizer,
                           lr=args.lr, augment=args.augment, batch_size=args.batch_size, workers=args.workers,
                           ema=args.ema, erase=args.erase, tta=args.tta, precision=args.precision, val_fraction=0.0,
-                          seed=0)
+                          dropout=args.dropout, label_smoothing=args.label_smoothing, seed=0)
         spec = choose_spec(cfg, ds.classes, (28, 28), True)
         flat = x_tr.astype(np.float32) / 255
         spec = type(spec)(**{**spec.__dict__, "mean": (float(flat.mean()),), "std": (float(flat.std()),)})
@@ -86,6 +88,7 @@ def main() -> None:
         "name": args.name, "n_train": int(len(y_tr)), "n_test": int(len(y_te)), "epochs": result.epochs_run,
         "width": args.width, "optimizer": args.optimizer, "augment": args.augment, "batch_size": args.batch_size,
         "lr": args.lr, "ema": args.ema, "erase": args.erase, "tta": args.tta, "precision": args.precision,
+        "dropout": args.dropout, "label_smoothing": args.label_smoothing,
         "params": int(sum(p.numel() for p in build_model(spec).parameters())),
         "test_accuracy": acc, "test_accuracy_without_tta": acc_no_tta,
         "train_wall_s": round(train_s, 1), "test_wall_s": round(test_s, 1),

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixlabel.labelers.graph import reduce_dim
+from pixlabel.labelers.graph import pool_graph, reduce_dim
 from pixlabel.labelers.poisson import PoissonLabeler
 from pixlabel.labelers.protocol import Pool, check_fit_args
 from pixlabel.progress import bar
@@ -51,14 +51,19 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def train_on_pseudo_labels(thumbs: np.ndarray, targets: np.ndarray, weights: np.ndarray, *, n_classes: int,
                            epochs: int, seed: int, batch_size: int = 256) -> np.ndarray:
-    """Train ``small_cnn`` on ``thumbs`` (N, t, t, 3) against ``targets`` (N,); return features (N, 4*width)."""
+    """Train ``small_cnn`` on ``thumbs`` (N, t, t, 3) against ``targets`` (N,); return features (N, 4*width),
+    averaged over each image and its mirror (the CNN trained on flips; the average is a steadier metric)."""
+    from pixlabel.backbones.embed import bf16_is_fast
+
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_is_fast())  # ~2x faster where native
     x = torch.from_numpy(thumbs).permute(0, 3, 1, 2).float().div_(255)
     x = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / (x.std(dim=(0, 2, 3), keepdim=True) + 1e-6)
+    x = x.contiguous(memory_format=torch.channels_last)
     t = torch.from_numpy(targets).long()
     wt = torch.from_numpy(weights).float()
-    model = small_cnn(n_classes)
+    model = small_cnn(n_classes).to(memory_format=torch.channels_last)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=steps)
@@ -68,7 +73,8 @@ def train_on_pseudo_labels(thumbs: np.ndarray, targets: np.ndarray, weights: np.
         perm = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), batch_size):
             b = perm[i:i + batch_size]
-            logits = model(_augment(x[b], gen))
+            with autocast:
+                logits = model(_augment(x[b], gen)).float()
             loss = (F.cross_entropy(logits, t[b], reduction="none", label_smoothing=0.1) * wt[b]).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -78,8 +84,9 @@ def train_on_pseudo_labels(thumbs: np.ndarray, targets: np.ndarray, weights: np.
     progress.close()
     model.eval()
     body = model[:-1]
-    with torch.inference_mode():
-        feats = torch.cat([body(x[i:i + 1024]) for i in range(0, len(x), 1024)])
+    with torch.inference_mode(), autocast:
+        feats = torch.cat([(body(xb).float() + body(xb.flip(3)).float()) / 2
+                           for xb in x.split(1024)])
     return feats.numpy()
 
 
@@ -100,23 +107,27 @@ class SelfTrainLabeler:
 
     name = "selftrain"
 
-    def __init__(self, *, rounds: int = 1, epochs: int = 4, k: int = 10, min_pool: int = 500):
+    def __init__(self, *, rounds: int = 1, epochs: int = 8, k: int = 10, min_pool: int = 500,
+                 base: str = "poisson"):
         self.rounds = rounds
         self.epochs = epochs
         self.k = k
         self.min_pool = min_pool
+        self.base = base  # the graph labeler whose pseudo-labels the CNN learns from (registry name)
 
     def fit(self, pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int) -> SelfTrainLabeler:
+        from pixlabel.labelers.registry import create_labeler
+
         check_fit_args(pool, labeled_idx, y, n_classes)
-        base = PoissonLabeler(k=self.k).fit(pool, labeled_idx, y, n_classes=n_classes)
-        probs = base.probs_
+        probs = create_labeler(self.base, k=self.k).fit(pool, labeled_idx, y, n_classes=n_classes).probs_
         history = [probs.argmax(1)]
-        self.features_ = base.features_
+        # the learned view joins the backbone view only: adding the pixel view too measured 0.5 points worse
+        backbone_feats, _ = pool_graph(pool.embeddings, dim=64, k=self.k, seed=pool.seed)
+        self.features_ = backbone_feats
         self.stop_reason_ = f"finished {self.rounds} round(s)"
         if pool.thumbs is None or len(pool) < self.min_pool:
             self.stop_reason_ = f"no self-training: pool of {len(pool)} < {self.min_pool} or no thumbnails"
         else:
-            backbone_feats = base.features_
             for r in range(self.rounds):
                 targets = probs.argmax(1)
                 weights = margin_weights(probs)

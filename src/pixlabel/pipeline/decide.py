@@ -10,7 +10,7 @@ import numpy as np
 
 from pixlabel.labelers.poisson import PoissonLabeler
 from pixlabel.labelers.protocol import Pool
-from pixlabel.labelers.registry import AUTO_CANDIDATES, create_labeler
+from pixlabel.labelers.registry import AUTO_CANDIDATES, NEEDS_THUMBS, create_labeler
 from pixlabel.labelers.select import CVResult, cross_validate, n_folds_for
 from pixlabel.labelers.selftrain import SelfTrainLabeler
 from pixlabel.trust.calibrate import ConfidenceCalibrator, expected_calibration_error, reliability_table
@@ -52,11 +52,11 @@ class Decision:
 
 
 def _selftrain(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, seed: int,
-               max_folds: int, rounds: int, epochs: int, checkable: np.ndarray | None
+               max_folds: int, rounds: int, epochs: int, checkable: np.ndarray | None, base: str
                ) -> tuple[SelfTrainLabeler, CVResult]:
-    """Self-train once on all seeds; its CV is Poisson learning on the learned features (the final labeler).
-    The CNN saw every seed's pseudo-label, so this CV leans optimistic; the benchmark checks ECE on truth."""
-    st = SelfTrainLabeler(rounds=rounds, epochs=epochs).fit(pool, labeled_idx, y, n_classes=n_classes)
+    """Self-train once on all seeds, from the pseudo-labels of graph labeler ``base``; its CV is Poisson
+    learning on the learned features (the final labeler). The CNN never trains on seed images."""
+    st = SelfTrainLabeler(rounds=rounds, epochs=epochs, base=base).fit(pool, labeled_idx, y, n_classes=n_classes)
     learned = Pool(st.features_, None, pool.seed)
     dim = st.features_.shape[1]
     cv = cross_validate(PoissonLabeler(dim=dim), learned, labeled_idx, y, n_classes=n_classes,
@@ -76,10 +76,16 @@ def _corrections_help(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, checka
     return bool(with_c.accuracy >= without.accuracy)
 
 
+def _best_graph(cv: dict[str, CVResult]) -> str:
+    """The graph labeler with the best held-out seed accuracy: self-training starts from its pseudo-labels."""
+    graphs = {n: r.accuracy for n, r in cv.items() if n in ("poisson", "poisson-pixels") and not np.isnan(r.accuracy)}
+    return max(graphs, key=lambda n: graphs[n]) if graphs else "poisson"
+
+
 def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int, method: str = "auto",
            target_precision: float = 0.97, seed: int = 0, max_folds: int = 5,
            fixed: dict[str, np.ndarray] | None = None, selftrain_rounds: int = 1,
-           selftrain_epochs: int = 4, checkable: np.ndarray | None = None) -> Decision:
+           selftrain_epochs: int = 8, checkable: np.ndarray | None = None) -> Decision:
     """``fixed``: candidates whose (N, K) probabilities need no seeds (zero-shot); every seed is held out for them.
     ``checkable`` (M,) bool: seeds representative enough to hold out for CV and calibration (not review
     corrections, which are the hardest images by construction); ignored when they are too few to fold."""
@@ -109,6 +115,10 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
     fitted: dict[str, np.ndarray] = {}
     rounds = np.zeros(len(pool), dtype=np.int64)
     base = AUTO_CANDIDATES if method == "auto" else ((method,) if method != "selftrain" else ())
+    if pool.thumbs is None and method == "auto":
+        base = tuple(n for n in base if n not in NEEDS_THUMBS)
+    elif pool.thumbs is None and method in NEEDS_THUMBS:
+        raise ValueError(f"method {method!r} needs image thumbnails in the pool")
     for name, probs_fixed in (fixed or {}).items():
         fitted[name] = probs_fixed
         seen = np.arange(len(y))
@@ -130,7 +140,8 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
         method == "auto" and pool.thumbs is not None and len(pool) >= SELFTRAIN_MIN_POOL and can_check)
     if want_selftrain:
         st, cv["selftrain"] = _selftrain(pool, labeled_idx, y, n_classes=n_classes, seed=seed, max_folds=max_folds,
-                                          rounds=selftrain_rounds, epochs=selftrain_epochs, checkable=checkable)
+                                          rounds=selftrain_rounds, epochs=selftrain_epochs, checkable=checkable,
+                                          base=_best_graph(cv))
         fitted["selftrain"] = st.probs_
         notes.append(f"self-training: {st.stop_reason_}")
     elif method == "auto" and not can_check:
