@@ -120,6 +120,26 @@ def test_resume_equals_uninterrupted_and_seed_is_deterministic(data: Path, tmp_p
         train_model(config(data, tmp_path / "a", lr=0.5))
 
 
+def test_a_checkpoint_from_before_new_options_still_resumes(data: Path, tmp_path: Path) -> None:
+    """last.pt written before --erase/--tta existed: the missing keys read as their defaults (off)."""
+    out = tmp_path / "old"
+
+    def stop_after_one(epoch: int, row: dict[str, float]) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(config(data, out, epochs=2), on_epoch=stop_after_one)
+    state = torch.load(out / "last.pt", weights_only=False)
+    for key in ("erase", "tta"):
+        del state["config"][key]
+    del state["spec"]["tta"]
+    torch.save(state, out / "last.pt")
+    assert [r["epoch"] for r in train_model(config(data, out, epochs=2)).history] == [1, 2]
+    with pytest.raises(InputError, match="tta"):  # a real change is still refused
+        train_model(config(data, out, epochs=2, tta="flip"))
+
+
 @pytest.mark.parametrize("opts", [
     {"imbalance": "weights"}, {"imbalance": "focal"}, {"imbalance": "oversample"},
     {"augment": "strong", "mixup": 0.4, "cutmix": 1.0}, {"adversarial": "pgd", "eps": 0.05, "attack_steps": 2},

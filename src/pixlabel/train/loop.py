@@ -227,6 +227,14 @@ def _config_key(config: TrainConfig) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in RESUME_FREE_KEYS}
 
 
+def _stored_keys(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A checkpoint's (config key, spec dict) with options added since it was written read as their defaults,
+    so a run interrupted before an upgrade (e.g. before ``--tta``/``--erase`` existed) still resumes."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+                if f.default is not dataclasses.MISSING and f.name not in RESUME_FREE_KEYS}
+    return {**defaults, **state["config"]}, ModelSpec.from_dict(state["spec"]).to_dict()
+
+
 def _save_last(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -275,9 +283,10 @@ def fit(
     last_path = out / LAST
     if last_path.is_file() and not config.restart:
         state = torch.load(last_path, map_location="cpu", weights_only=False)
-        if state["config"] != _config_key(config) or state["spec"] != spec.to_dict():
-            changed = sorted(key for key in set(state["config"]) | set(_config_key(config))
-                             if state["config"].get(key) != _config_key(config).get(key))
+        stored_config, stored_spec = _stored_keys(state)
+        if stored_config != _config_key(config) or stored_spec != spec.to_dict():
+            changed = sorted(key for key in set(stored_config) | set(_config_key(config))
+                             if stored_config.get(key) != _config_key(config).get(key))
             raise InputError(f"{last_path}: this folder holds a run with other settings (changed: "
                              f"{', '.join(changed) or 'data or model spec'}); pass --restart to start over "
                              "or choose another --out")
