@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=60000)
     ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--optimizer", default="adamw")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--augment", default="basic")
@@ -55,6 +57,8 @@ def main() -> None:
     ap.add_argument("--dropout", type=float, default=None, help="None: the arch's default (0.3)")
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", type=Path, help="copy the trained model directory here (default: thrown away)")
     ap.add_argument("--name", default="train_fmnist")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -64,10 +68,11 @@ def main() -> None:
     x_tr, y_tr = x[:60000][: args.n_train], y[:60000][: args.n_train]
     x_te, y_te = x[60000:], y[60000:]
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(images=".", out=tmp, epochs=args.epochs, width=args.width, optimizer=args.optimizer,
-                          lr=args.lr, augment=args.augment, batch_size=args.batch_size, workers=args.workers,
+        cfg = TrainConfig(images=".", out=tmp, epochs=args.epochs, width=args.width, depth=args.depth,
+                          optimizer=args.optimizer, lr=args.lr, augment=args.augment, batch_size=args.batch_size,
+                          workers=args.workers,
                           ema=args.ema, erase=args.erase, tta=args.tta, precision=args.precision, val_fraction=0.0,
-                          dropout=args.dropout, label_smoothing=args.label_smoothing, seed=0)
+                          dropout=args.dropout, label_smoothing=args.label_smoothing, seed=args.seed)
         spec = choose_spec(cfg, ds.classes, (28, 28), True)
         flat = x_tr.astype(np.float32) / 255
         spec = type(spec)(**{**spec.__dict__, "mean": (float(flat.mean()),), "std": (float(flat.std()),)})
@@ -83,12 +88,15 @@ def main() -> None:
         if spec.tta != "none":  # a diagnostic after the clock: the same weights, one view
             predictor.spec = dataclasses.replace(predictor.spec, tta="none")
             acc_no_tta = float((_predict(predictor, x_te).argmax(1) == y_te).mean())
+        if args.keep:
+            shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
     acc = float((probs.argmax(1) == y_te).mean())
     report = {
         "name": args.name, "n_train": int(len(y_tr)), "n_test": int(len(y_te)), "epochs": result.epochs_run,
-        "width": args.width, "optimizer": args.optimizer, "augment": args.augment, "batch_size": args.batch_size,
+        "width": args.width, "depth": args.depth,
+        "optimizer": args.optimizer, "augment": args.augment, "batch_size": args.batch_size,
         "lr": args.lr, "ema": args.ema, "erase": args.erase, "tta": args.tta, "precision": args.precision,
-        "dropout": args.dropout, "label_smoothing": args.label_smoothing,
+        "dropout": args.dropout, "label_smoothing": args.label_smoothing, "seed": args.seed,
         "params": int(sum(p.numel() for p in build_model(spec).parameters())),
         "test_accuracy": acc, "test_accuracy_without_tta": acc_no_tta,
         "train_wall_s": round(train_s, 1), "test_wall_s": round(test_s, 1),

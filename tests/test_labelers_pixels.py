@@ -40,6 +40,22 @@ def test_pixel_view_is_whitened_pca_of_the_thumbnails(real_pool) -> None:
     assert np.allclose(v.std(0), 1.0, atol=0.05)  # whitened: every kept direction counts the same
 
 
+def test_pixel_view_fitted_on_a_sample_keeps_the_neighbours(real_pool) -> None:
+    """Past ``fit_rows`` the PCA is fitted on a seeded sample and applied in chunks (no N x 3072 float copy);
+    the view it gives has nearly the same nearest neighbours as the full fit."""
+    from pixlabel.labelers.graph import knn_search
+
+    pool, _ = real_pool
+    full = pixel_view(pool.thumbs, dim=10)
+    sampled = pixel_view(pool.thumbs, dim=10, fit_rows=500)
+    assert sampled.shape == full.shape and sampled.dtype == np.float32
+    assert not np.allclose(np.abs(sampled), np.abs(full), atol=1e-3)  # it really was fitted on other rows
+    a, _ = knn_search(full, 11)
+    b, _ = knn_search(sampled, 11)
+    shared = np.mean([len(set(x[1:]) & set(z[1:])) / 10 for x, z in zip(a, b, strict=True)])
+    assert shared > 0.75  # 0.86 measured; a random projection of the pixels shares 0.22
+
+
 def test_poisson_pixels_labels_what_only_the_pixels_show(real_pool) -> None:
     pool, y = real_pool
     idx = seeds(y, 10)

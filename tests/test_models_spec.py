@@ -85,3 +85,20 @@ def test_unknown_tta_is_refused():
     from pixlabel.train import config
 
     assert config.TTA_MODES == TTA_MODES  # a copy, so `pixlabel --help` need not import numpy
+
+
+def test_smallcnn_depth_adds_blocks_and_keeps_depth_one_weights_loadable(tmp_path):
+    base = dict(arch="smallcnn", classes=("a", "b"), image_size=(28, 28), in_chans=1, mean=(0.5,), std=(0.25,))
+    old = build_model(ModelSpec(**base, arch_options={"width": 8}))
+    deep_spec = ModelSpec(**base, arch_options={"width": 8, "depth": 2})
+    deep = build_model(deep_spec)
+    # one more residual block (two 3x3 convs) per stage: 2 * (16*16*9) + 2 * (32*32*9) more conv weights
+    extra = sum(p.numel() for p in deep.parameters()) - sum(p.numel() for p in old.parameters())
+    assert extra >= 2 * 16 * 16 * 9 + 2 * 32 * 32 * 9
+    # a model saved before --depth existed has exactly the depth-1 keys, so it still loads
+    assert set(old.state_dict()) == set(build_model(ModelSpec(**base, arch_options={"width": 8, "depth": 1}))
+                                        .state_dict())
+    save_model(tmp_path / "deep", deep.eval(), deep_spec)
+    pred = load_predictor(tmp_path / "deep")
+    assert pred.spec.arch_options["depth"] == 2
+    assert pred.predict_proba(_images(3)).shape == (3, 2)

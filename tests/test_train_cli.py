@@ -17,9 +17,11 @@ def test_train_eval_explain_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     make_patterns(tmp_path / "test", n=30, seed=4)
     model = tmp_path / "model"
     assert main(["-q", "train", str(tmp_path / "train"), "--labels", str(tmp_path / "train" / "labels.csv"),
-                 "--out", str(model), "--epochs", "3", "--batch-size", "32", "--seed", "1", "--ema", "0.5"]) == 0
+                 "--out", str(model), "--epochs", "3", "--batch-size", "32", "--seed", "1", "--ema", "0.5",
+                 "--depth", "2"]) == 0
     assert "trained smallcnn on 3 classes" in capsys.readouterr().out
     assert "ema: 0.5" in (model / "config.yaml").read_text()
+    assert "depth: 2" in (model / "model.yaml").read_text()  # the saved spec rebuilds the deeper net
     assert main(["-q", "eval", str(model), str(tmp_path / "test"), "--labels", str(tmp_path / "test" / "labels.csv"),
                  "--out", str(tmp_path / "eval")]) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())

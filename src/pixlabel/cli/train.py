@@ -45,6 +45,7 @@ def register(sub: Any) -> None:
                    help="timm archs start from random weights")
     p.add_argument("--image-size", type=positive_int, help="input side in px (default: the images' own, or 224)")
     p.add_argument("--width", type=positive_int, help="smallcnn channel width (default 32)")
+    p.add_argument("--depth", type=positive_int, help="smallcnn residual blocks per stage (default 1)")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--optimizer", choices=OPTIMIZERS)
@@ -84,8 +85,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-KEYS = ("images", "labels", "format", "out", "arch", "pretrained", "image_size", "width", "epochs", "batch_size",
-        "optimizer", "lr", "weight_decay", "schedule", "augment", "erase", "mixup", "cutmix", "dropout",
+KEYS = ("images", "labels", "format", "out", "arch", "pretrained", "image_size", "width", "depth", "epochs",
+        "batch_size", "optimizer", "lr", "weight_decay", "schedule", "augment", "erase", "mixup", "cutmix", "dropout",
         "label_smoothing", "ema", "tta", "imbalance", "adversarial", "eps", "attack_steps", "freeze_backbone",
         "min_confidence", "only_human", "accepted_only", "confidence_weighted", "synthetic", "val_fraction",
         "patience", "seed", "precision", "workers", "restart")

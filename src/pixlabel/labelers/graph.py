@@ -5,13 +5,23 @@ from __future__ import annotations
 import numpy as np
 from sklearn.decomposition import PCA
 
+FIT_ROWS = 100_000  # PCA is fitted on at most this many rows (a seeded sample); 100k x 3072 float32 is 1.2 GB
+CHUNK_ROWS = 20_000
 
-def reduce_dim(x: np.ndarray, *, dim: int = 64, seed: int = 0) -> np.ndarray:
-    """Whitened PCA to ``dim`` dims: faster kNN and, on backbone features, a better metric than raw cosine."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.shape[1] <= dim or x.shape[0] <= dim:
-        return x
-    return PCA(dim, whiten=True, random_state=seed).fit_transform(x).astype(np.float32)
+
+def reduce_dim(x: np.ndarray, *, dim: int = 64, seed: int = 0, fit_rows: int = FIT_ROWS) -> np.ndarray:
+    """Whitened PCA to ``dim`` dims: faster kNN and, on backbone features, a better metric than raw cosine.
+
+    ``x`` may be any dtype (uint8 pixels too): rows are converted to float32 a chunk at a time, and past
+    ``fit_rows`` the PCA is fitted on a seeded sample, so a million thumbnails never become a 12 GB float copy.
+    Scaling of ``x`` (e.g. /255) does not matter: the output is whitened."""
+    n, d = x.shape
+    if d <= dim or n <= dim:
+        return np.asarray(x, dtype=np.float32)
+    rows = np.arange(n) if n <= fit_rows else np.sort(np.random.default_rng(seed).choice(n, fit_rows, replace=False))
+    pca = PCA(dim, whiten=True, random_state=seed).fit(np.asarray(x[rows], dtype=np.float32))
+    return np.concatenate([pca.transform(np.asarray(x[i:i + CHUNK_ROWS], dtype=np.float32))
+                           for i in range(0, n, CHUNK_ROWS)]).astype(np.float32)
 
 
 def knn_search(x: np.ndarray, k: int, *, exact_limit: int = 300_000) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pixlabel.labelers.graph import pool_graph, reduce_dim
+from pixlabel.labelers.graph import FIT_ROWS, pool_graph, reduce_dim
 from pixlabel.labelers.poisson import GraphLabeler
 from pixlabel.labelers.protocol import Pool
 
@@ -22,10 +22,9 @@ BACKBONE_DIM = 64
 _VIEWS: list[tuple[tuple[int, int, int, int], tuple[np.ndarray, np.ndarray], np.ndarray]] = []
 
 
-def pixel_view(thumbs: np.ndarray, *, dim: int = PIXEL_DIM, seed: int = 0) -> np.ndarray:
-    """(N, t, t, 3) uint8 -> (N, dim) whitened PCA of the flattened pixels."""
-    flat = thumbs.reshape(len(thumbs), -1).astype(np.float32) / 255
-    return reduce_dim(flat, dim=dim, seed=seed)
+def pixel_view(thumbs: np.ndarray, *, dim: int = PIXEL_DIM, seed: int = 0, fit_rows: int = FIT_ROWS) -> np.ndarray:
+    """(N, t, t, 3) uint8 -> (N, dim) whitened PCA of the flattened pixels (fitted on at most ``fit_rows``)."""
+    return reduce_dim(thumbs.reshape(len(thumbs), -1), dim=dim, seed=seed, fit_rows=fit_rows)
 
 
 def pixels_and_backbone(pool: Pool, *, pixel_dim: int = PIXEL_DIM) -> np.ndarray:

@@ -20,15 +20,18 @@ class _Residual(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """conv(w) → [pool → conv(2w) → residual] → [pool → conv(4w) → residual] → global pool → dropout → linear."""
+    """conv(w) → [pool → conv(2w) → residual × depth] → [pool → conv(4w) → residual × depth] → global pool →
+    dropout → linear. ``depth`` 1 (the default) is the original layout, so models saved before the option
+    existed load unchanged."""
 
-    def __init__(self, *, in_chans: int = 3, num_classes: int = 10, width: int = 32, dropout: float = 0.3) -> None:
+    def __init__(self, *, in_chans: int = 3, num_classes: int = 10, width: int = 32, depth: int = 1,
+                 dropout: float = 0.3) -> None:
         super().__init__()
         w = width
         self.features = nn.Sequential(
             *_conv_bn(in_chans, w),
-            nn.MaxPool2d(2), *_conv_bn(w, 2 * w), _Residual(2 * w),
-            nn.MaxPool2d(2), *_conv_bn(2 * w, 4 * w), _Residual(4 * w),
+            nn.MaxPool2d(2), *_conv_bn(w, 2 * w), *(_Residual(2 * w) for _ in range(depth)),
+            nn.MaxPool2d(2), *_conv_bn(2 * w, 4 * w), *(_Residual(4 * w) for _ in range(depth)),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * w, num_classes))

@@ -34,6 +34,7 @@ class TrainConfig:
     pretrained: bool = True            # timm archs start from ImageNet weights (offline for lite0)
     image_size: int | None = None      # side in px; None: the images' own size (<= 64 px) or 224
     width: int | None = None           # smallcnn channel width (default 32)
+    depth: int | None = None           # smallcnn residual blocks per stage (default 1)
     epochs: int = 15
     batch_size: int = 256
     optimizer: str = "adamw"

@@ -55,6 +55,8 @@ def choose_spec(config: TrainConfig, classes: tuple[str, ...], size: tuple[int, 
         in_chans = 1 if gray else 3
         if config.width is not None:
             options["width"] = config.width
+        if config.depth is not None:
+            options["depth"] = config.depth
         if config.dropout is not None:
             options["dropout"] = config.dropout
     else:
