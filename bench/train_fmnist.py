@@ -10,6 +10,8 @@ the same model is scored once more without TTA after the process wall time is ta
         --name train_fmnist_bs512_ema
     flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/train_fmnist.py --epochs 19 --batch-size 512 --ema 0.99 \
         --optimizer sgd --lr 0.2 --erase 0.5 --tta flip --name train_fmnist_tta_erase
+    flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/train_fmnist.py --epochs 17 --width 24 --depth 2 \
+        --batch-size 512 --ema 0.99 --optimizer sgd --lr 0.2 --dropout 0 --tta flip --name train_fmnist_w24_d2_drop0
     flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/train_fmnist.py --n-train 5000 --epochs 1  # timing probe
 """
 
