@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pixlabel.backbones.embed import bf16_is_fast
 from pixlabel.models.smallcnn import SmallCNN
+from pixlabel.train.loop import use_bf16
 
 OUT = Path(__file__).parent / "out"
 SHAPES = ((32, 1), (24, 2), (16, 4), (20, 3), (24, 3), (32, 2))
@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=512)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    bf16 = bf16_is_fast()
+    bf16 = use_bf16("auto")  # what `pixlabel train --precision auto` decides
     rows = []
     for width, depth in SHAPES:
         rate = step_rate(width, depth, batch=args.batch, steps=args.steps, bf16=bf16)

@@ -18,8 +18,8 @@ def reduce_dim(x: np.ndarray, *, dim: int = 64, seed: int = 0, fit_rows: int = F
     n, d = x.shape
     if d <= dim or n <= dim:
         return np.asarray(x, dtype=np.float32)
-    rows = np.arange(n) if n <= fit_rows else np.sort(np.random.default_rng(seed).choice(n, fit_rows, replace=False))
-    pca = PCA(dim, whiten=True, random_state=seed).fit(np.asarray(x[rows], dtype=np.float32))
+    sample = x if n <= fit_rows else x[np.sort(np.random.default_rng(seed).choice(n, fit_rows, replace=False))]
+    pca = PCA(dim, whiten=True, random_state=seed).fit(np.asarray(sample, dtype=np.float32))
     return np.concatenate([pca.transform(np.asarray(x[i:i + CHUNK_ROWS], dtype=np.float32))
                            for i in range(0, n, CHUNK_ROWS)]).astype(np.float32)
 
