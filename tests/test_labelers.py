@@ -112,11 +112,9 @@ def test_decide_with_one_seed_per_class_sends_everything_to_review() -> None:
     assert (d.probs.argmax(1) == y).mean() > 0.9  # the labels themselves are still good
 
 
-@pytest.mark.slow
-def test_selftrain_learns_from_thumbnails_where_embeddings_are_noise() -> None:
-    """Stripes: vertical vs horizontal. Embeddings carry no signal; only the thumbnails do."""
-    rng = np.random.default_rng(0)
-    n = 600
+def stripes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertical vs horizontal stripes: (embeddings (n, 8) of pure noise, thumbnails (n, 32, 32, 3), labels)."""
+    rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     thumbs = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
     for i in range(n):
@@ -125,10 +123,55 @@ def test_selftrain_learns_from_thumbnails_where_embeddings_are_noise() -> None:
             thumbs[i, :, off::4] += 150
         else:
             thumbs[i, off::4, :] += 150
-    emb = rng.normal(size=(n, 8)).astype(np.float32)
+    return rng.normal(size=(n, 8)).astype(np.float32), thumbs, y
+
+
+@pytest.mark.slow
+def test_selftrain_learns_from_thumbnails_where_embeddings_are_noise() -> None:
+    """Embeddings carry no signal; only the thumbnails do."""
+    emb, thumbs, y = stripes(600)
+    n = len(y)
     idx = seeds_of(y, 10)
     base = create_labeler("poisson").fit(Pool(emb), idx, y[idx], n_classes=2)
     st = SelfTrainLabeler(epochs=3, min_pool=100).fit(Pool(emb, thumbs), idx, y[idx], n_classes=2)
     assert (base.probs_.argmax(1) == y).mean() < 0.7
     assert (st.probs_.argmax(1) == y).mean() > 0.9
     assert st.round_.shape == (n,) and set(np.unique(st.round_)) <= {0, 1}
+
+
+def test_selftrain_starts_from_given_base_probs_without_refitting_the_base(monkeypatch) -> None:
+    """``--method auto`` already fitted the base graph labeler; self-training must not solve it again."""
+    import pixlabel.labelers.registry as registry
+
+    rng = np.random.default_rng(1)
+    n = 120
+    y = np.arange(n) % 2
+    emb = rng.normal(size=(n, 8)).astype(np.float32)
+    thumbs = rng.integers(0, 255, (n, 16, 16, 3)).astype(np.uint8)
+    idx = seeds_of(y, 5)
+
+    def refuse(*a, **k):
+        raise AssertionError("base labeler refitted")
+
+    monkeypatch.setattr(registry, "create_labeler", refuse)
+    given = np.eye(2)[y] * 0.8 + 0.1
+    st = SelfTrainLabeler(epochs=1, min_pool=10_000).fit(Pool(emb, thumbs), idx, y[idx], n_classes=2,
+                                                        base_probs=given)
+    assert st.probs_ is given  # pool below min_pool: no CNN round, the given labels stand
+    with pytest.raises(ValueError, match="expected"):
+        SelfTrainLabeler().fit(Pool(emb, thumbs), idx, y[idx], n_classes=2, base_probs=given[:, :1])
+
+
+def test_decide_self_trains_unchecked_with_one_seed_per_class(monkeypatch) -> None:
+    """1 seed per class: nothing to hold out, yet self-training (measured to help at 1/class) still runs and
+    is chosen; the run says its gain was not checked, and every label goes to review."""
+    import pixlabel.pipeline.decide as decide_mod
+
+    monkeypatch.setattr(decide_mod, "SELFTRAIN_MIN_POOL", 100)
+    emb, thumbs, y = stripes(400, seed=3)
+    idx = seeds_of(y, 1)
+    d = decide(Pool(emb, thumbs), idx, y[idx], n_classes=2, selftrain_epochs=2)
+    assert d.method == "selftrain" and "selftrain" in d.cv
+    assert any("without a held-out check" in n for n in d.notes)
+    assert d.threshold.threshold == ACCEPT_NOTHING and d.calibration == "none"
+    assert d.rounds.shape == (len(y),)

@@ -115,11 +115,17 @@ class SelfTrainLabeler:
         self.min_pool = min_pool
         self.base = base  # the graph labeler whose pseudo-labels the CNN learns from (registry name)
 
-    def fit(self, pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int) -> SelfTrainLabeler:
+    def fit(self, pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int,
+            base_probs: np.ndarray | None = None) -> SelfTrainLabeler:
+        """``base_probs`` (N, K): the base labeler's output on these same seeds, when the caller has it already
+        (``--method auto`` fitted it for its comparison); saves one graph solve."""
         from pixlabel.labelers.registry import create_labeler
 
         check_fit_args(pool, labeled_idx, y, n_classes)
-        probs = create_labeler(self.base, k=self.k).fit(pool, labeled_idx, y, n_classes=n_classes).probs_
+        if base_probs is not None and base_probs.shape != (len(pool), n_classes):
+            raise ValueError(f"base_probs has shape {base_probs.shape}, expected {(len(pool), n_classes)}")
+        probs = base_probs if base_probs is not None else (
+            create_labeler(self.base, k=self.k).fit(pool, labeled_idx, y, n_classes=n_classes).probs_)
         history = [probs.argmax(1)]
         # the learned view joins the backbone view only: adding the pixel view too measured 0.5 points worse
         backbone_feats, _ = pool_graph(pool.embeddings, dim=64, k=self.k, seed=pool.seed)
