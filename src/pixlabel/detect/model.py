@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -21,6 +21,9 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP
 
 from pixlabel.detect.spec import DetectorSpec
 from pixlabel.errors import InputError
+
+if TYPE_CHECKING:
+    from timm.models import FeatureInfo
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -36,7 +39,8 @@ class TimmFPN(nn.Module):
         self.body = timm.create_model(name, features_only=True, out_indices=(2, 3, 4), pretrained=False)
         if pretrained:
             _load_backbone_weights(self.body, name)
-        self.fpn = FeaturePyramidNetwork(self.body.feature_info.channels(), out_channels, extra_blocks=extra)
+        info = cast("FeatureInfo", self.body.feature_info)  # timm sets it on features_only models
+        self.fpn = FeaturePyramidNetwork(info.channels(), out_channels, extra_blocks=extra)
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:

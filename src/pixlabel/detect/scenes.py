@@ -42,7 +42,8 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         t = (t - t.min()) / max(np.ptp(t), 1e-6)
     elif kind == 1:  # blotchy low-frequency noise
         coarse = rng.random((6, 6)).astype(np.float32)
-        t = np.asarray(Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC)) / 255
+        blotches = Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
+        t = np.asarray(blotches) / 255
     elif kind == 2:  # stripes
         a, period = rng.random() * np.pi, rng.uniform(6, 24)
         t = 0.5 + 0.5 * np.sin(2 * np.pi * (np.cos(a) * xx + np.sin(a) * yy) * size / period)
@@ -87,7 +88,7 @@ def render_scene(items: ArrayDataset, rng: np.random.Generator, spec: SceneSpec
         else:
             continue
         k = int(rng.integers(len(items.labels)))
-        item = Image.fromarray(items.images[k]).resize((side, side), Image.BILINEAR)
+        item = Image.fromarray(items.images[k]).resize((side, side), Image.Resampling.BILINEAR)
         alpha_small = np.asarray(item, dtype=np.float32) / 255.0
         if (alpha_small > ALPHA_EDGE).sum() < 4:
             continue
@@ -123,7 +124,8 @@ def make_scenes(items: ArrayDataset, out: Path | str, n: int, *, seed: int = 0, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    images, labels = [], []
+    images: list[ImageInfo] = []
+    labels: list[Label] = []
     for i in range(n):
         pixels, objects = render_scene(items, rng, spec)
         path = f"{prefix}_{i:05d}.png"

@@ -121,6 +121,7 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
         store.record_errors(errors)
         store.export_errors_csv(ws.errors_csv)
     known = {im.path for im in images}
+    assert config.labels is not None  # checked by run_detect before the run starts
     labels_path = Path(config.labels)
     seeds, classes = seed_boxes(read_box_seeds(labels_path), known, origin=str(labels_path), bad=dict(errors))
     stored = _human_boxes_in_store(store, known)
@@ -163,11 +164,11 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
         torch.manual_seed(config.seed)
         result = teacher_student(spec, seed_imgs, targets, rest, tcfg, init=init, warm=warm)
     with timer.stage("predict"):
-        tta = {"flip_tta": config.flip_tta, "scales": config.tta_scale_list}
-        if (config.flip_tta or len(tta["scales"]) > 1) and result.val_images:  # merged scores: own calibration
-            val = detect(result.model, result.spec, result.val_images, **tta)
+        scales = config.tta_scale_list
+        if (config.flip_tta or len(scales) > 1) and result.val_images:  # merged scores: own calibration
+            val = detect(result.model, result.spec, result.val_images, flip_tta=config.flip_tta, scales=scales)
             result.spec = dataclasses.replace(result.spec, calibration=fit_calibration(val, result.val_targets))
-        dets: list[Detections] = detect(result.model, result.spec, rest, **tta)
+        dets: list[Detections] = detect(result.model, result.spec, rest, flip_tta=config.flip_tta, scales=scales)
         if config.task == "segment" and config.segmenter:
             from pixlabel.detect.assist import segmenter_masks
 
