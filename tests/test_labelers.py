@@ -175,3 +175,27 @@ def test_decide_self_trains_unchecked_with_one_seed_per_class(monkeypatch) -> No
     assert any("without a held-out check" in n for n in d.notes)
     assert d.threshold.threshold == ACCEPT_NOTHING and d.calibration == "none"
     assert d.rounds.shape == (len(y),)
+
+
+def test_selftrain_trust_is_the_weakest_vote_with_held_out_votes_in_the_same_order() -> None:
+    from pixlabel.labelers.select import CVResult
+    from pixlabel.pipeline.decide import _selftrain_votes, weakest_vote
+
+    final = np.array([[0.9, 0.1], [0.9, 0.1]])
+    cnn = np.array([[0.8, 0.2], [0.3, 0.7]])  # the CNN doubts the second label
+    assert weakest_vote(np.array([0, 0]), final, cnn).tolist() == [0.8, 0.3]
+
+    st = SelfTrainLabeler()
+    st.cnn_probs_ = np.array([[0.5, 0.5], [0.5, 0.5], [0.7, 0.3], [0.1, 0.9]])  # (N=4, K=2)
+    st.base_probs_ = np.full((4, 2), 0.5)
+    labeled_idx = np.array([2, 3])  # seed 0 is pool row 2, seed 1 is row 3
+    result = CVResult("selftrain", 1.0, np.array([1, 0]), final)  # held out seed 1 first
+    base = CVResult("poisson-pixels", 1.0, np.array([0, 1]), np.array([[0.6, 0.4], [0.2, 0.8]]))
+    pool_votes, heldout_votes = _selftrain_votes(st, base, labeled_idx, result)
+    assert pool_votes[0] is st.cnn_probs_ and pool_votes[1] is st.base_probs_
+    np.testing.assert_array_equal(heldout_votes[0], st.cnn_probs_[[3, 2]])
+    np.testing.assert_array_equal(heldout_votes[1], base.heldout_probs[[1, 0]])
+    other_folds = CVResult("poisson-pixels", 1.0, np.array([0]), np.array([[0.6, 0.4]]))
+    assert len(_selftrain_votes(st, other_folds, labeled_idx, result)[1]) == 1  # misaligned base: CNN only
+    st.cnn_probs_ = None
+    assert _selftrain_votes(st, base, labeled_idx, result) == ([], [])

@@ -50,9 +50,10 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def train_on_pseudo_labels(thumbs: np.ndarray, targets: np.ndarray, weights: np.ndarray, *, n_classes: int,
-                           epochs: int, seed: int, batch_size: int = 256) -> np.ndarray:
-    """Train ``small_cnn`` on ``thumbs`` (N, t, t, 3) against ``targets`` (N,); return features (N, 4*width),
-    averaged over each image and its mirror (the CNN trained on flips; the average is a steadier metric)."""
+                           epochs: int, seed: int, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Train ``small_cnn`` on ``thumbs`` (N, t, t, 3) against ``targets`` (N,); return its features
+    (N, 4*width), averaged over each image and its mirror (the CNN trained on flips; the average is a steadier
+    metric), and its softmax (N, K) on those averaged features."""
     from pixlabel.backbones.embed import bf16_is_fast
 
     torch.manual_seed(seed)
@@ -87,7 +88,8 @@ def train_on_pseudo_labels(thumbs: np.ndarray, targets: np.ndarray, weights: np.
     with torch.inference_mode(), autocast:
         feats = torch.cat([(body(xb).float() + body(xb.flip(3)).float()) / 2
                            for xb in x.split(1024)])
-    return feats.numpy()
+        probs = model[-1](feats).float().softmax(1)  # under autocast the head casts as in training
+    return feats.numpy(), probs.numpy()
 
 
 def margin_weights(probs: np.ndarray) -> np.ndarray:
@@ -103,6 +105,8 @@ class SelfTrainLabeler:
 
     ``features_`` ends as the learned representation; ``round_`` (N,) is the round whose labels each item's
     final label first agreed with (0 = the base labeler already said so), ``stop_reason_`` why it stopped.
+    ``base_probs_`` (N, K) is the base labeler's output and ``cnn_probs_`` (N, K) the last CNN's own softmax
+    (None when no CNN was trained): independent votes that rank the final labels' trust.
     """
 
     name = "selftrain"
@@ -130,6 +134,8 @@ class SelfTrainLabeler:
         # the learned view joins the backbone view only: adding the pixel view too measured 0.5 points worse
         backbone_feats, _ = pool_graph(pool.embeddings, dim=64, k=self.k, seed=pool.seed)
         self.features_ = backbone_feats
+        self.base_probs_ = probs
+        self.cnn_probs_: np.ndarray | None = None
         self.stop_reason_ = f"finished {self.rounds} round(s)"
         if pool.thumbs is None or len(pool) < self.min_pool:
             self.stop_reason_ = f"no self-training: pool of {len(pool)} < {self.min_pool} or no thumbnails"
@@ -140,8 +146,8 @@ class SelfTrainLabeler:
                 # the CNN never trains on seed images: their labels would leak into the features that the
                 # held-out check (and so the calibration) is computed on
                 weights[labeled_idx] = 0.0
-                learned = train_on_pseudo_labels(pool.thumbs, targets, weights,
-                                                 n_classes=n_classes, epochs=self.epochs, seed=pool.seed + r)
+                learned, self.cnn_probs_ = train_on_pseudo_labels(pool.thumbs, targets, weights, n_classes=n_classes,
+                                                                  epochs=self.epochs, seed=pool.seed + r)
                 combined = np.hstack([reduce_dim(learned, dim=32, seed=pool.seed), backbone_feats])
                 self.features_ = combined
                 graph = PoissonLabeler(k=self.k, dim=combined.shape[1])
