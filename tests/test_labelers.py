@@ -175,6 +175,11 @@ def test_decide_self_trains_unchecked_with_one_seed_per_class(monkeypatch) -> No
     assert any("without a held-out check" in n for n in d.notes)
     assert d.threshold.threshold == ACCEPT_NOTHING and d.calibration == "none"
     assert d.rounds.shape == (len(y),)
+    # beside zero-shot labels (scored on the seeds) an unscored self-training could never win: not trained
+    zero_shot = np.eye(2)[y] * 0.8 + 0.1
+    d = decide(Pool(emb, thumbs), idx, y[idx], n_classes=2, selftrain_epochs=2, fixed={"zero-shot": zero_shot})
+    assert d.method == "zero-shot" and "selftrain" not in d.cv
+    assert any("against the zero-shot labels" in n for n in d.notes)
 
 
 def test_selftrain_trust_is_the_weakest_vote_with_held_out_votes_in_the_same_order() -> None:

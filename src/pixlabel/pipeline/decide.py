@@ -172,9 +172,11 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
     can_check = n_folds_for(y, max_folds=max_folds) >= 2 if len(y) else False
     # Without seeds to hold out (1 per class) self-training still runs: its gain cannot be checked on this
     # pool, but on Fashion-MNIST at 1 label/class it gained +2.7, +2.8 and -0.6 points (3 seeds, mean +1.6),
-    # the same kind of evidence that makes poisson-pixels the unchecked default.
+    # the same kind of evidence that makes poisson-pixels the unchecked default. Not beside zero-shot labels
+    # there: those are scored on the seeds, so an unscored self-training could never be chosen over them.
     want_selftrain = method == "selftrain" or (
-        method == "auto" and pool.thumbs is not None and len(pool) >= SELFTRAIN_MIN_POOL)
+        method == "auto" and pool.thumbs is not None and len(pool) >= SELFTRAIN_MIN_POOL
+        and (can_check or not fixed))
     if want_selftrain:
         start = _best_graph(cv)
         st, cv["selftrain"] = _selftrain(pool, labeled_idx, y, n_classes=n_classes, seed=seed, max_folds=max_folds,
@@ -187,8 +189,11 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
                          "help on Fashion-MNIST; --method poisson-pixels skips it")
     elif method == "auto" and pool.thumbs is None:
         notes.append("self-training skipped: no thumbnails in the pool")
-    elif method == "auto":
+    elif method == "auto" and len(pool) < SELFTRAIN_MIN_POOL:
         notes.append(f"self-training skipped: pool of {len(pool)} < {SELFTRAIN_MIN_POOL} images")
+    elif method == "auto":
+        notes.append("self-training skipped: one seed in some class, so it could not be checked against the "
+                     "zero-shot labels")
 
     scored = {n: r.accuracy for n, r in cv.items() if not np.isnan(r.accuracy)}
     if scored:
