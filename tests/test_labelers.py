@@ -204,3 +204,17 @@ def test_selftrain_trust_is_the_weakest_vote_with_held_out_votes_in_the_same_ord
     assert len(_selftrain_votes(st, other_folds, labeled_idx, result)[1]) == 1  # misaligned base: CNN only
     st.cnn_probs_ = None
     assert _selftrain_votes(st, base, labeled_idx, result) == ([], [])
+
+
+def test_decide_calibrates_self_training_on_its_weakest_vote_and_says_so(monkeypatch) -> None:
+    import pixlabel.pipeline.decide as decide_mod
+
+    monkeypatch.setattr(decide_mod, "SELFTRAIN_MIN_POOL", 100)
+    emb, thumbs, y = stripes(600, seed=4)  # SelfTrainLabeler trains no CNN below 500 images
+    idx = seeds_of(y, 10)
+    d = decide(Pool(emb, thumbs), idx, y[idx], n_classes=2, selftrain_epochs=2)
+    if d.method != "selftrain":  # auto picked a graph labeler: force the path under test
+        d = decide(Pool(emb, thumbs), idx, y[idx], n_classes=2, method="selftrain", selftrain_epochs=2)
+    assert any("weakest vote of: final graph, self-training CNN" in n for n in d.notes)
+    assert d.calibration in ("isotonic", "platt") and len(d.heldout_confidence) == len(idx)
+    assert ((0 <= d.confidence) & (d.confidence <= 1)).all()

@@ -87,7 +87,7 @@ def _selftrain_votes(st: SelfTrainLabeler, base: CVResult | None, labeled_idx: n
     if st.cnn_probs_ is None:
         return [], []
     pool_votes, heldout_votes = [st.cnn_probs_], [st.cnn_probs_[labeled_idx[result.heldout_idx]]]
-    if base is not None and base.has_heldout and sorted(base.heldout_idx) == sorted(result.heldout_idx):
+    if base is not None and base.has_heldout and np.array_equal(np.sort(base.heldout_idx), np.sort(result.heldout_idx)):
         where = {int(i): k for k, i in enumerate(base.heldout_idx)}
         pool_votes.append(st.base_probs_)
         heldout_votes.append(base.heldout_probs[[where[int(i)] for i in result.heldout_idx]])
@@ -200,20 +200,22 @@ def decide(pool: Pool, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
         chosen = max(scored, key=lambda n: scored[n])
     else:  # nothing held out: self-training when it ran, else the first candidate (the measured default)
         chosen = "selftrain" if "selftrain" in fitted else next(iter(fitted))
-    if want_selftrain and chosen == "selftrain":
+    self_trained = want_selftrain and chosen == "selftrain"
+    if self_trained:
         rounds = st.round_
     probs = fitted[chosen]
     top1 = probs.max(axis=1)
     result = cv[chosen]
     if result.has_heldout:
         scores = result.heldout_probs.max(axis=1)
-        if want_selftrain and chosen == "selftrain":  # rank by the weakest of the independent votes
+        if self_trained:  # rank by the weakest of the independent votes
             pool_votes, heldout_votes = _selftrain_votes(st, cv.get(start), labeled_idx, result)
             top1 = weakest_vote(probs.argmax(1), probs, *pool_votes)
             scores = weakest_vote(result.heldout_probs.argmax(1), result.heldout_probs, *heldout_votes)
             if pool_votes:
-                notes.append(f"confidence ranks each label by the weakest of {len(pool_votes) + 1} votes "
-                             "(final graph, self-training CNN, base graph) before calibration")
+                voters = ("final graph", "self-training CNN", f"base graph {start}")[:len(pool_votes) + 1]
+                notes.append(f"confidence ranks each label by the weakest vote of: {', '.join(voters)} "
+                             "(before calibration)")
         correct = result.heldout_probs.argmax(axis=1) == y[result.heldout_idx]
         # isotonic steps overfit a few dozen held-out seeds (confidences of exactly 1.0); Platt stays smooth
         calibrator = ConfidenceCalibrator(min_isotonic=ISOTONIC_MIN_HELDOUT).fit(scores, correct)
