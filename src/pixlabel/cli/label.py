@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", help="database URL (default: WS/pixlabel.db); e.g. postgresql://user:pw@host/db")
     p.add_argument("--backbone", help="timm model name, or torchvision/NAME (default tf_efficientnet_lite0)")
     p.add_argument("--weights", help="local weights file for the backbone (offline use)")
-    p.add_argument("--image-size", type=int, help="backbone input size in pixels (default 96)")
+    p.add_argument("--image-size", type=int, help="backbone input size in pixels (default: from the images, 96-224)")
     p.add_argument("--method", help="auto (cross-validated choice), poisson, laplace, probe, labelspreading, "
                                     "selftrain, sgan (semi-supervised GAN; slow: not tried by auto)")
     p.add_argument("--target-precision", type=float, help="precision auto-accepted labels must reach (0.97)")

@@ -16,7 +16,7 @@ class LabelConfig:
     db: str | None = None  # database URL; None: WS/pixlabel.db
     backbone: str = DEFAULT_BACKBONE
     weights: str | None = None
-    image_size: int = 96  # small inputs keep CPU runs fast; raise it for big photos with fine detail
+    image_size: int | None = None  # backbone input; None: from the images (backbones.sizing), 96-224 px
     method: str = "auto"
     target_precision: float = 0.97
     seed: int = 0
@@ -54,7 +54,7 @@ class LabelConfig:
             raise ValueError(f"task must be classify, detect or segment, got {self.task!r}")
         if not all(0.25 <= x <= 4 for x in self.tta_scale_list):
             raise ValueError(f"tta_scales must be numbers in [0.25, 4], got {self.tta_scales!r}")
-        if self.image_size < 16:
+        if self.image_size is not None and self.image_size < 16:
             raise ValueError(f"image_size must be at least 16, got {self.image_size}")
 
     @property

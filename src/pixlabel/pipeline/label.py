@@ -19,6 +19,7 @@ import numpy as np
 
 from pixlabel.backbones import create_backbone
 from pixlabel.backbones.embed import EmbedResult
+from pixlabel.backbones.sizing import choose_image_size
 from pixlabel.config import save_config
 from pixlabel.engines import get_engine
 from pixlabel.errors import InputError
@@ -133,8 +134,13 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
             raise InputError(f"{config.images}: no readable images found")
         store.sync_images((f.path, f.content_hash) for f in scanned.images)
     with timer.stage("embed"):
+        image_size = config.image_size
+        if image_size is None:
+            choice = choose_image_size([f.abs_path for f in scanned.images])
+            log.info("%s", choice.describe())
+            image_size = choice.size
         backbone = create_backbone(config.backbone, weights=Path(config.weights) if config.weights else None,
-                                   image_size=config.image_size)
+                                   image_size=image_size)
         engine = get_engine(config.engine, address=config.ray_address)  # local, or Ray Data actors
         emb: EmbedResult = engine.embed(scanned.images, backbone, cache_dir=ws.cache_dir,
                                         batch_size=config.batch_size, workers=config.workers,
