@@ -60,12 +60,12 @@ def _folder_set(name: str, root: Path, class_dirs: tuple[str, ...], traits: dict
 
 def clipart_broad() -> SuiteSet:
     return _folder_set("clipart-broad", CLIPART, CLIPART_BROAD,
-                       {"colour": "colour", "size": "16-6000 px", "balance": "5.7:1", "classes": "broad"})
+                       {"colour": "colour", "size": "16-6000 px", "balance": "5.7:1", "granularity": "broad"})
 
 
 def clipart_fine() -> SuiteSet:
     return _folder_set("clipart-fine", CLIPART, CLIPART_FINE,
-                       {"colour": "colour", "size": "16-6000 px", "balance": "5.5:1", "classes": "fine"})
+                       {"colour": "colour", "size": "16-6000 px", "balance": "5.5:1", "granularity": "fine"})
 
 
 def icons(seed: int = 0) -> SuiteSet:
@@ -78,7 +78,7 @@ def icons(seed: int = 0) -> SuiteSet:
             paths.append(f"{rng.choice(have)}/{ctx}/{name}")
             labels.append(k)
     return SuiteSet("icons", OXYGEN, paths, np.asarray(labels, np.int64), ICON_CONTEXTS,
-                    {"colour": "colour", "size": "22-256 px", "balance": "19:1", "classes": "broad"})
+                    {"colour": "colour", "size": "22-256 px", "balance": "19:1", "granularity": "broad"})
 
 
 def _grey_set(name: str, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], work: Path,
@@ -101,7 +101,7 @@ def fashion_mnist(work: Path, n: int = 10_000) -> SuiteSet:
 
     ds = subsample(load(), n, seed=0)
     return _grey_set("fashion-mnist", ds.images, ds.labels, ds.classes, work,
-                     {"colour": "grey", "size": "28 px", "balance": "1:1", "classes": "fine"})
+                     {"colour": "grey", "size": "28 px", "balance": "1:1", "granularity": "fine"})
 
 
 def mnist(work: Path) -> SuiteSet:
@@ -109,7 +109,7 @@ def mnist(work: Path) -> SuiteSet:
 
     ds = mnist_5k()
     return _grey_set("mnist", ds.images, ds.labels, ds.classes, work,
-                     {"colour": "grey", "size": "28 px", "balance": "1:1", "classes": "fine"})
+                     {"colour": "grey", "size": "28 px", "balance": "1:1", "granularity": "fine"})
 
 
 def digits(work: Path) -> SuiteSet:
@@ -118,7 +118,7 @@ def digits(work: Path) -> SuiteSet:
     d = load_digits()
     images = np.rint(d.images * (255 / 16)).astype(np.uint8)  # (1797, 8, 8), 17 grey levels
     return _grey_set("digits", images, d.target, tuple(str(i) for i in range(10)), work,
-                     {"colour": "grey", "size": "8 px", "balance": "1:1", "classes": "fine"})
+                     {"colour": "grey", "size": "8 px", "balance": "1:1", "granularity": "fine"})
 
 
 def load(name: str, work: Path) -> SuiteSet:

@@ -95,7 +95,7 @@ def test_decide_on_weak_features_accepts_nothing_and_flags_no_correct_seed() -> 
 
 
 def test_image_size_follows_the_images(tmp_path) -> None:
-    assert [size_for_short_side(s) for s in (8, 28, 100, 150, 600, float("nan"))] == [96, 96, 128, 160, 224, 96]
+    assert [size_for_short_side(s) for s in (8, 28, 32, 48, 600, float("nan"))] == [96, 96, 96, 224, 224, 96]
     for i, side in enumerate((28, 30, 26)):
         Image.new("L", (side, side + 5)).save(tmp_path / f"s{i}.png")
     small = choose_image_size(sorted(tmp_path.glob("s*.png")))
@@ -105,3 +105,12 @@ def test_image_size_follows_the_images(tmp_path) -> None:
     (tmp_path / "broken.png").write_bytes(b"not an image")
     big = choose_image_size(sorted(tmp_path.glob("b*.jpg")) + [tmp_path / "broken.png"])
     assert big.size == 224 and big.sampled == 3 and "640 px" in big.describe()
+
+
+def test_self_training_that_scores_best_is_not_traded_for_an_ensemble() -> None:
+    def r(name: str, acc: float) -> CVResult:
+        return CVResult(name, acc, np.arange(100), np.zeros((100, 2)))
+
+    fitted = {n: np.zeros((1, 2)) for n in ("poisson", "ensemble", "selftrain")}
+    assert _choose({"poisson": r("poisson", .80), "ensemble": r("ensemble", .81), "selftrain": r("selftrain", .83)},
+                   fitted) == "selftrain"

@@ -268,8 +268,9 @@ def _add_ensembles(cv: dict[str, CVResult], fitted: dict[str, np.ndarray], y: np
 
 def _choose(cv: dict[str, CVResult], fitted: dict[str, np.ndarray]) -> str:
     """The candidate with the best held-out accuracy, except that an ensemble within one standard error of
-    the best is preferred: CV on a few dozen seeds cannot separate candidates that close (on the suite it picked
-    a worse single candidate in about half the cells), and an average of them is the safer bet.
+    the best is preferred: CV on a few dozen seeds cannot separate candidates that close, and an average of
+    them is the safer bet. Self-training, when it scores best, is kept (it was measured to add 2-3 points on
+    Fashion-MNIST 70k that no average of the base candidates reaches).
     Nothing held out (1 seed per class): self-training when it ran, else ``UNCHECKED_DEFAULT``."""
     scored = {n: r for n, r in cv.items() if not np.isnan(r.accuracy)}
     if not scored:
@@ -277,6 +278,8 @@ def _choose(cv: dict[str, CVResult], fitted: dict[str, np.ndarray]) -> str:
             return "selftrain"
         return next((n for n in UNCHECKED_DEFAULT if n in fitted), next(iter(fitted)))
     best = max(scored, key=lambda n: scored[n].accuracy)
+    if best == "selftrain":  # it learns from the pool what no average of the base candidates sees
+        return best
     acc, n = scored[best].accuracy, len(scored[best].heldout_idx)
     se = float(np.sqrt(max(acc * (1 - acc), 1e-12) / max(n, 1)))
     close = [e for e in ENSEMBLES if e in scored and scored[e].accuracy >= acc - se]
