@@ -22,7 +22,7 @@ from pixlabel.errors import InputError
 
 def add_model_args(p: Any) -> None:
     g = p.add_argument_group("model export (MODEL_DIR --format onnx)")
-    g.add_argument("--out", type=Path, metavar="FILE.onnx", help="ONNX file to write")
+    g.add_argument("--out", type=Path, metavar="PATH", help="ONNX file to write (or the --to file or folder)")
     g.add_argument("--int8", action="store_true", help="static INT8 quantization (QLinear ops), needs --calib")
     g.add_argument("--calib", type=Path, metavar="IMAGES",
                    help="images to calibrate INT8 and verify outputs on (e.g. the training images)")

@@ -122,6 +122,8 @@ class LabelRow(Base):
     x2: Mapped[float | None] = mapped_column(Float)
     y2: Mapped[float | None] = mapped_column(Float)
     mask: Mapped[dict[str, Any] | None]
+    # JSON scalars beyond the class, e.g. {"text": "EXIT"} on an OCR box (migration 0003).
+    attributes: Mapped[dict[str, Any] | None]
     confidence: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String)
     labeler: Mapped[str] = mapped_column(String)

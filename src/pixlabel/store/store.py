@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from pixlabel.errors import InputError
 from pixlabel.io import csvout
-from pixlabel.records import SOURCES, STATUSES, Label, Provenance, utcnow
+from pixlabel.records import SOURCES, STATUSES, ImageInfo, Label, Provenance, utcnow
 from pixlabel.store import images, writes
 from pixlabel.store.convert import label_from_row
 from pixlabel.store.engine import SQLITE_BEGIN, create_store_engine, database_url, migrate_to_head
@@ -183,6 +183,35 @@ class LabelStore(ReviewQueueMixin):
             return writes.put(session, batch, run_id=run_id, actor=actor,
                               reason=reason or (f"run {run_id}" if run_id is not None else "put_labels"),
                               force=False, now=utcnow())
+
+    def put_reviewed(self, labels: Iterable[Label], *, reviewed: Iterable[str], actor: str,
+                     reason: str = "imported review") -> PutResult:
+        """Store annotations reviewed in another tool: each ``reviewed`` image gets exactly its ``labels``.
+
+        The labels must be human. A stored region that says the same (class, geometry, attributes) stays, a
+        model one becoming human; other regions of a reviewed image are deleted; a class label in the review
+        replaces the stored one. Every change goes to history under ``actor``, so a re-import of the same
+        review changes nothing.
+        """
+        batch = list(labels)
+        paths = list(dict.fromkeys([*reviewed, *(x.image for x in batch)]))
+        for n, x in enumerate(batch):
+            if not isinstance(x, Label) or x.source != "human":
+                raise InputError(f"put_reviewed item {n}: expected a human pixlabel.records.Label, got {x!r}")
+        if not actor:
+            raise InputError("put_reviewed: actor must name who made the change")
+        if not paths:
+            return PutResult()
+        with self._write() as session:
+            return writes.put(session, batch, run_id=None, actor=actor, reason=reason, force=False, now=utcnow(),
+                              reviewed=paths)
+
+    def images(self) -> list[ImageInfo]:
+        """Readable images (path, ``(h, w)`` when known), by path; files that failed to decode are left out."""
+        with self._read() as session:
+            rows = session.execute(select(ImageRow.path, ImageRow.height, ImageRow.width)
+                                   .where(ImageRow.error.is_(None)).order_by(ImageRow.path))
+            return [ImageInfo(r.path, None if r.height is None else (r.height, r.width)) for r in rows]
 
     def set_human_label(self, path: str, label: str, *, actor: str) -> Label:
         """A reviewer's class label for ``path``: human, accepted, confidence 1.0. The later write wins and
