@@ -151,8 +151,8 @@ def convert(src: Path | str, *, src_format: str, labels_file: Path | str | None 
     if not src.is_dir():
         raise InputError(f"{src}: SRC must be a folder (the dataset or image root)")
     if labels is not None and src_format not in _FILE_FORMATS:
-        raise InputError(f"--labels is only for --from {', '.join(_FILE_FORMATS)}; a {src_format} dataset is "
-                         "the SRC folder")
+        raise InputError(f"--labels is only for --from {', '.join(_FILE_FORMATS[:-1])} or {_FILE_FORMATS[-1]}; "
+                         f"a {src_format} dataset is the SRC folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out}: the output folder must be new or empty (nothing is overwritten)")
     dataset, images_root = FORMATS[src_format].read(src, labels)
