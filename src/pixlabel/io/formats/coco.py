@@ -3,7 +3,8 @@
 Category ids in a file are arbitrary; classes are kept by name, ordered by id. An annotation with a ``score``
 is a model prediction (``source="model"``, confidence = score); written model labels carry ``score`` again.
 Crowd annotations (``iscrowd=1``) mark a region of many objects rather than one instance and are skipped, as
-Ultralytics' converter does.
+Ultralytics' converter does. Label attributes (an OCR transcript ``text``, …) travel as an annotation's
+``attributes`` object, the place CVAT's and Datumaro's COCO exports give them.
 """
 
 from __future__ import annotations
@@ -123,7 +124,12 @@ def _parse_annotation(ann: Any, *, index: int, images: Mapping[int, ImageInfo], 
         if score is None or not 0.0 <= score <= 1.0:
             raise InputError(f"{where}: score must be a number from 0 to 1, got {ann['score']!r}")
         provenance, confidence = Provenance(source="model"), score
-    return Label(image.path, name, confidence, provenance, box=clipped, mask=mask)
+    attributes = ann.get("attributes") or {}
+    if not isinstance(attributes, Mapping) or not all(
+            isinstance(v, str | int | float | bool) for v in attributes.values()):
+        raise InputError(f"{where}: attributes must be an object of strings, numbers or booleans, "
+                         f"got {attributes!r}")
+    return Label(image.path, name, confidence, provenance, box=clipped, mask=mask, attributes=dict(attributes))
 
 
 def _show(values: tuple[float, ...]) -> str:
@@ -230,6 +236,8 @@ def _format_annotation(lab: Label, ann_id: int, *, image_id: int, ontology: Onto
     }
     if lab.source == "model":
         ann["score"] = lab.confidence
+    if lab.attributes:
+        ann["attributes"] = dict(lab.attributes)
     return ann
 
 
