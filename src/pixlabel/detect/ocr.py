@@ -35,12 +35,16 @@ class TextBox:
 class TextReader:
     """RapidOCR with its bundled PP-OCR models, built on first use; ``threads`` caps ONNX Runtime's pool.
 
-    ``min_score`` drops lines the recognizer is less sure of (RapidOCR's own default is 0.5).
+    ``min_score`` drops lines the recognizer is less sure of (RapidOCR's own default is 0.5). ``max_side``:
+    the detector sees the image with its longer side at most this many pixels and never enlarged; None keeps
+    RapidOCR's default, which enlarges the shorter side to 736 px (a 480x260 image becomes 1359x736: about
+    6x the detector's work; bench/ocr_text.py measures both).
     """
 
-    def __init__(self, *, min_score: float = 0.5, threads: int = 2) -> None:
+    def __init__(self, *, min_score: float = 0.5, threads: int = 2, max_side: int | None = None) -> None:
         self.min_score = min_score
         self.threads = threads
+        self.max_side = max_side
         self._engine: Any = None
 
     @property
@@ -54,12 +58,15 @@ class TextReader:
             from rapidocr import RapidOCR
 
             quiet = logging.getLogger("pixlabel").getEffectiveLevel() > logging.DEBUG
-            self._engine = RapidOCR(params={
+            params: dict[str, Any] = {
                 "Global.log_level": "warning" if quiet else "info",
                 "Global.text_score": self.min_score,
                 "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            })
+            }
+            if self.max_side is not None:
+                params |= {"Det.limit_type": "max", "Det.limit_side_len": self.max_side}
+            self._engine = RapidOCR(params=params)
         return self._engine
 
     def read(self, rgb: np.ndarray) -> list[TextBox]:
