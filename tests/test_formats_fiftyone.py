@@ -58,7 +58,8 @@ def test_the_written_files_are_the_ones_fiftyone_read():
     assert read["street/a.png"]["classification"] == ["street", 1.0, "human"]
     assert read["street/a.png"]["detections"][0] == ["sign", [0.125, 0.2, 0.25, 0.1667], 0.91, "model", "fcos-r2",
                                                      "EXIT"]
-    assert read["b.png"]["segmentations"] == [["car", 4, "human"]]
+    # the polygon, and the bitmap mask as its outside ring plus its hole's
+    assert read["b.png"]["segmentations"] == [["car", 4, "human"], ["car", 8, "model"]]
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools under numpy 2

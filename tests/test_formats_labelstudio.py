@@ -3,10 +3,12 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pixlabel.errors import InputError
 from pixlabel.io.formats._common import FormatWarning
+from pixlabel.io.formats._masks import mask_bitmap
 from pixlabel.io.formats.coco import read_coco
 from pixlabel.io.formats.labelstudio import (
     format_labelstudio,
@@ -15,7 +17,7 @@ from pixlabel.io.formats.labelstudio import (
     parse_labelstudio,
     resolve_path,
 )
-from pixlabel.records import Box, Dataset, ImageInfo, Label, Mask, Ontology, Provenance
+from pixlabel.records import Box, Dataset, ImageInfo, Label, Ontology, Provenance
 
 INTEROP = Path(__file__).parent / "data" / "interop"
 MODEL = Provenance(source="model", labeler="detector", model_version="fcos-r2")
@@ -60,7 +62,9 @@ def test_tasks_hold_predictions_in_percent_with_scores_text_and_own_path():
     polygon = tasks[1]["predictions"][0]["result"][0]
     assert polygon["type"] == "polygonlabels"
     assert polygon["value"]["points"] == [[10.0, 12.5], [60.0, 12.5], [60.0, 50.0], [10.0, 50.0]]
-    assert tasks[1]["predictions"][0]["model_version"] == "human"
+    assert tasks[1]["predictions"][0]["model_version"] == "fcos-r2"  # the model's bitmap mask there
+    human_only = format_labelstudio(Dataset([ImageInfo("a.png", (4, 4))], [Label("a.png", "car")], Ontology(("car",))))
+    assert human_only[0]["predictions"][0]["model_version"] == "human"
 
 
 def test_image_url_prefix_and_unlabelled_images_get_tasks_without_predictions():
@@ -74,7 +78,7 @@ def test_config_has_the_controls_the_regions_name_and_escapes_class_names():
     root = ET.fromstring(xml)
     assert [(el.tag, el.get("name")) for el in root] == [
         ("Image", "image"), ("Choices", "choice"), ("RectangleLabels", "label"), ("PolygonLabels", "polygon"),
-        ("TextArea", "transcription")]
+        ("BrushLabels", "brush"), ("TextArea", "transcription")]
     assert [c.get("value") for c in root.find("RectangleLabels")] == ["car", "sign", "street"]
     assert root.find("TextArea").get("perRegion") == "true"
     odd = format_labelstudio_config(Dataset([], [Label("a", 'R&D "lab"')], Ontology(('R&D "lab"',))))
@@ -95,17 +99,16 @@ def test_export_reads_back_the_same_labels():
     ds = sample()
     parsed = parse_labelstudio(format_labelstudio(ds), origin="tasks.json")
     assert parsed.reviewed == []  # predictions are not a review
-    got = {(x.image, x.label): x for x in parsed.dataset.labels}
-    for lab in ds.labels:
-        back = got[(lab.image, lab.label)]
-        assert back.attributes == lab.attributes
+    assert len(parsed.dataset.labels) == len(ds.labels)
+    for lab, back in zip(ds.labels, parsed.dataset.labels, strict=True):  # same order: task by task
+        assert (back.image, back.label, back.attributes) == (lab.image, lab.label, lab.attributes)
         if lab.box is not None:
             assert back.box.xywh == pytest.approx(lab.box.xywh) and back.box.image_size == lab.box.image_size
-        if lab.mask is not None:
+        if lab.mask is not None and lab.mask.polygons:
             assert back.mask.polygons[0] == pytest.approx(lab.mask.polygons[0])
         expected = (lab.confidence, "model") if lab.source == "model" else (1.0, "model")
         assert (back.confidence, back.source) == expected
-    assert got[("street/a.png", "sign")].provenance.model_version == "fcos-r2"
+    assert parsed.dataset.labels[0].provenance.model_version == "fcos-r2"
 
 
 def export_task(task_id, image, annotations, predictions=()):
@@ -152,13 +155,46 @@ def test_rotated_rectangle_becomes_the_box_around_it():
     assert parsed.dataset.labels[0].box.xywh == pytest.approx((40.0, 10.0, 10.0, 20.0))
 
 
-def test_brush_and_keypoints_are_skipped_with_a_warning():
-    brush = {"id": "b", "from_name": "brush", "to_name": "image", "type": "brushlabels",
-             "original_width": 10, "original_height": 10, "value": {"format": "rle", "rle": [1, 2],
-                                                                    "brushlabels": ["car"]}}
-    with pytest.warns(FormatWarning, match="region b: brushlabels regions are not supported"):
-        parsed = parse_labelstudio([export_task(4, "a.png", [annotation([brush])])], origin="e.json")
+def test_keypoints_are_skipped_with_a_warning():
+    point = {"id": "k", "from_name": "kp", "to_name": "image", "type": "keypointlabels",
+             "original_width": 10, "original_height": 10, "value": {"x": 5, "y": 5, "keypointlabels": ["eye"]}}
+    with pytest.warns(FormatWarning, match="region k: keypointlabels regions are not supported"):
+        parsed = parse_labelstudio([export_task(4, "a.png", [annotation([point])])], origin="e.json")
     assert parsed.dataset.labels == [] and parsed.reviewed == ["a.png"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools' decode under numpy 2, not our code
+def test_reads_a_brush_mask_the_sdk_encoded():
+    """brush_sdk.json holds a brushlabels region encoded by label-studio-sdk's mask2rle
+    (scripts/interop/check_labelstudio.py) and brush_sdk_mask.json the mask it encodes."""
+    tasks = json.loads((INTEROP / "labelstudio" / "brush_sdk.json").read_text())
+    expected = np.array(json.loads((INTEROP / "labelstudio" / "brush_sdk_mask.json").read_text()), np.uint8)
+    parsed = parse_labelstudio(tasks, origin="brush_sdk.json", known={"b.png": (40, 50)})
+    (label,) = parsed.dataset.labels
+    assert (label.image, label.label, label.source) == ("b.png", "car", "human")
+    assert label.mask.rle is not None and np.array_equal(mask_bitmap(label.mask), expected)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_bitmap_masks_are_written_as_brush_regions_the_sdk_decodes():
+    ds = sample()
+    tasks = format_labelstudio(ds)
+    brush = [r for r in tasks[1]["predictions"][0]["result"] if r["type"] == "brushlabels"]
+    assert len(brush) == 1 and brush[0]["from_name"] == "brush" and brush[0]["value"]["format"] == "rle"
+    assert [c.tag for c in ET.fromstring(format_labelstudio_config(ds))].count("BrushLabels") == 1
+    back = parse_labelstudio(tasks, origin="tasks.json")
+    rle_label = next(x for x in ds.labels if x.mask is not None and x.mask.rle is not None)
+    got = next(x for x in back.dataset.labels if x.mask is not None and x.mask.rle is not None)
+    assert np.array_equal(mask_bitmap(got.mask), mask_bitmap(rle_label.mask))  # the hole too
+    checked = json.loads((Path(__file__).parents[1] / "bench" / "out" / "interop_labelstudio.json").read_text())
+    assert checked["sdk_decodes_pixlabel_brush_as_coco_mask"] and checked["pixlabel_brush_regions"] == 1
+
+
+def test_malformed_brush_is_an_error_naming_the_region():
+    brush = {"id": "b", "from_name": "brush", "to_name": "image", "type": "brushlabels", "original_width": 10,
+             "original_height": 10, "value": {"format": "rle", "rle": [0, 0, 1], "brushlabels": ["car"]}}
+    with pytest.raises(InputError, match="e.json task 4 region b: cannot decode the brush mask"):
+        parse_labelstudio([export_task(4, "a.png", [annotation([brush])])], origin="e.json")
 
 
 @pytest.mark.parametrize(
@@ -209,20 +245,11 @@ def test_sdk_coco_import_reads_back_as_the_coco_it_came_from():
     assert sorted(parsed.reviewed) == ["b.png", "street/a.png"]  # the SDK writes them as annotations
     boxes = sorted((x.image, x.label, tuple(round(v, 6) for v in x.box.xywh))
                    for x in parsed.dataset.labels if x.box is not None)
-    assert boxes == sorted((x.image, x.label, tuple(round(v, 6) for v in x.box.xywh)) for x in coco.labels)
+    with_polygons = [x for x in coco.labels if x.mask is None or x.mask.polygons]  # the SDK skips RLE masks
+    assert boxes == sorted((x.image, x.label, tuple(round(v, 6) for v in x.box.xywh)) for x in with_polygons)
     polygons = [x for x in parsed.dataset.labels if x.mask is not None]  # the SDK adds the polygon beside its box
     assert len(polygons) == 1
-    assert polygons[0].mask.polygons[0] == pytest.approx(coco.labels[-1].mask.polygons[0])
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools' decode under numpy 2, not our code
-def test_mask_without_polygons_is_written_as_one_outline():
-    rle = {"size": [4, 4], "counts": [5, 2, 2, 2, 5]}  # a 2x2 square at rows 1-2, cols 1-2
-    lab = Label("a.png", "car", mask=Mask((4, 4), rle=rle))
-    region = format_labelstudio(Dataset([ImageInfo("a.png", (4, 4))], [lab], Ontology(("car",))))[0]
-    value = region["predictions"][0]["result"][0]["value"]
-    xs, ys = [p[0] for p in value["points"]], [p[1] for p in value["points"]]
-    assert (min(xs), max(xs), min(ys), max(ys)) == (25.0, 75.0, 25.0, 75.0)
+    assert polygons[0].mask.polygons[0] == pytest.approx(with_polygons[-1].mask.polygons[0])
 
 
 def test_box_only_dataset_still_gets_a_rectangle_control():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as cocomask
 
 from pixlabel.io.formats.coco import write_coco
 from pixlabel.io.formats.cvat import write_cvat
@@ -26,11 +27,17 @@ OUT = Path(__file__).resolve().parents[2] / "tests" / "data" / "interop" / "pixl
 def sample_dataset() -> Dataset:
     model = Provenance(source="model", labeler="detector", model_version="fcos-r2")
     a, b = (60, 80), (40, 50)  # (h, w)
+    blob = np.zeros(b, np.uint8)
+    blob[25:35, 30:46] = 1
+    blob[28:31, 36:40] = 0  # a hole: only a bitmap keeps it
+    rle = cocomask.encode(np.asfortranarray(blob))
+    rle["counts"] = rle["counts"].decode("ascii")
     labels = [
         Label("street/a.png", "sign", 0.91, model, box=Box(10, 12, 30, 22, image_size=a), attributes={"text": "EXIT"}),
         Label("street/a.png", "car", 0.64, model, status="review", box=Box(40, 30, 78, 58, image_size=a)),
         Label("street/a.png", "street"),
         Label("b.png", "car", mask=Mask(b, polygons=((5.0, 5.0, 30.0, 5.0, 30.0, 20.0, 5.0, 20.0),))),
+        Label("b.png", "car", 0.55, model, mask=Mask(b, rle=rle)),
     ]
     return Dataset([ImageInfo("street/a.png", a), ImageInfo("b.png", b)], labels,
                    Ontology(("car", "sign", "street")))

@@ -18,11 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as cocomask
 
 from pixlabel.errors import InputError
 from pixlabel.io.formats._common import all_images, fmt_num, safe_relpath, text_number, warn
-from pixlabel.io.formats._masks import compress_rle, mask_bitmap
+from pixlabel.io.formats._masks import bitmap_mask, mask_bitmap
 from pixlabel.io.formats.labelstudio import resolve_path
 from pixlabel.records import AttributeValue, Box, Dataset, ImageInfo, Label, Mask, Ontology, Provenance
 
@@ -179,8 +178,7 @@ def _mask(shape: ET.Element, size: tuple[int, int], *, where: str) -> Mask | Non
     if not bitmap.any():
         warn(f"{where}: dropped, the mask has no pixels")
         return None
-    rle = cocomask.encode(np.asfortranarray(bitmap))
-    return Mask(size, rle=compress_rle(rle, size))
+    return bitmap_mask(bitmap)
 
 
 # -- writing ------------------------------------------------------------------------------------------------

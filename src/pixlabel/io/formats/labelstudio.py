@@ -2,17 +2,17 @@
 coordinates in percent of ``original_width``/``original_height``.
 
 Written: one task per image; every label goes into one prediction (``choices`` for a class label,
-``rectanglelabels`` for a box, ``polygonlabels`` for a mask, a per-region ``textarea`` for a ``text``
-attribute such as an OCR transcript), with ``score`` = calibrated confidence and ``model_version`` from
-provenance. Human labels go there too (score 1): an ``annotation`` would look reviewed and, brought back,
-would wipe the model's boxes of its image. ``data.pixlabel_path`` keeps the image's own path so a round trip
-finds it whatever URL the images were served under. :func:`format_labelstudio_config` writes the matching
-labeling config.
+``rectanglelabels`` for a box, ``polygonlabels`` for a polygon mask, ``brushlabels`` for a bitmap (RLE) mask,
+a per-region ``textarea`` for a ``text`` attribute such as an OCR transcript), with ``score`` = calibrated
+confidence and ``model_version`` from provenance. Human labels go there too (score 1): an ``annotation``
+would look reviewed and, brought back, would wipe the model's boxes of its image. ``data.pixlabel_path``
+keeps the image's own path so a round trip finds it whatever URL the images were served under.
+:func:`format_labelstudio_config` writes the matching labeling config.
 
 Read: Label Studio's JSON export (``[{"data": …, "annotations": […], "predictions": […]}]``). A task's latest
 annotation that was not cancelled is its review (human labels, ``labeler`` = the annotator); a task without
-one contributes its first prediction as model labels. Rotated rectangles become the boxes around them;
-brush (bitmap RLE), keypoint and ellipse regions are skipped with a warning.
+one contributes its first prediction as model labels. Rotated rectangles become the boxes around them; brush
+regions become bitmap masks (``_lsrle.py``); keypoint and ellipse regions are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -29,14 +29,16 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from pixlabel.errors import InputError
 from pixlabel.io.formats._common import all_images, json_number, safe_relpath, warn
-from pixlabel.io.formats._masks import label_box, mask_polygon
+from pixlabel.io.formats._lsrle import decode_brush, encode_brush
+from pixlabel.io.formats._masks import bitmap_mask, label_box, mask_bitmap, mask_polygon
 from pixlabel.records import Box, Dataset, ImageInfo, Label, Mask, Ontology, Provenance
 
 LOCAL_FILES = "/data/local-files/?d="  # Label Studio's local-storage URL; ?d= is relative to its document root
 PATH_KEY = "pixlabel_path"
 TEXT = "text"  # the attribute a per-region TextArea edits (OCR transcripts)
 # from_name of each control in the labeling config we write.
-CHOICE, RECT, POLY, TRANSCRIPT = "choice", "label", "polygon", "transcription"
+CHOICE, RECT, POLY, BRUSH, TRANSCRIPT = "choice", "label", "polygon", "brush", "transcription"
+_GEOMETRY_KEYS = ("x", "y", "width", "height", "rotation", "points")
 _LABEL_KEYS = ("rectanglelabels", "polygonlabels", "labels", "brushlabels", "keypointlabels", "ellipselabels")
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio renames uploads to <8 hex>-<name>
 
@@ -101,7 +103,10 @@ def _regions(lab: Label, region_id: str) -> list[dict[str, Any]]:
     h, w = geometry.image_size
     base |= {"original_width": w, "original_height": h, "image_rotation": 0}
     regions = []
-    if lab.mask is not None:
+    if lab.mask is not None and lab.mask.rle is not None:
+        regions.append({**base, "from_name": BRUSH, "type": "brushlabels", "value": {
+            "format": "rle", "rle": encode_brush(mask_bitmap(lab.mask)), "brushlabels": [lab.label]}})
+    elif lab.mask is not None:
         flat = mask_polygon(lab.mask)
         if flat is None:
             warn(f"{lab.image}: a {lab.label!r} mask has no pixels; written as its box")
@@ -119,7 +124,7 @@ def _regions(lab: Label, region_id: str) -> list[dict[str, Any]]:
                         "value": {**value, "rectanglelabels": [lab.label]}})
     text = lab.attributes.get(TEXT)
     if text is not None:
-        shape = {k: v for k, v in regions[0]["value"].items() if not k.endswith("labels")}
+        shape = {k: v for k, v in regions[0]["value"].items() if k in _GEOMETRY_KEYS}
         regions.append({**base, "from_name": TRANSCRIPT, "type": "textarea", "value": {**shape, "text": [str(text)]}})
     return regions
 
@@ -146,8 +151,10 @@ def format_labelstudio_config(dataset: Dataset) -> str:
             ET.SubElement(choices, "Choice", value=name)
     # Boxes always: a reviewer may draw one on any image, and masks that have no pixels fall back to boxes.
     kinds = [("RectangleLabels", RECT)] if not has_class or any(x.box or x.mask for x in labels) else []
-    if any(x.mask is not None for x in labels):
+    if any(x.mask is not None and x.mask.rle is None for x in labels):
         kinds.append(("PolygonLabels", POLY))
+    if any(x.mask is not None and x.mask.rle is not None for x in labels):
+        kinds.append(("BrushLabels", BRUSH))
     for tag, name in kinds:
         control = ET.SubElement(view, tag, name=name, toName="image")
         for cls in dataset.ontology.classes:
@@ -341,10 +348,12 @@ def _parse_region(parts: list[Mapping[str, Any]], *, path: str, size: tuple[int,
             names.extend(_strings(value.get(key), where=f"{where} {key}"))
         choices.extend(_strings(value.get("choices"), where=f"{where} choices"))
         texts.extend(_strings(value.get("text"), where=f"{where} text"))
-        if kind in ("keypointlabels", "keypoint", "ellipselabels", "ellipse", "brushlabels", "brush"):
+        if kind in ("keypointlabels", "keypoint", "ellipselabels", "ellipse"):
             warn(f"{where}: {kind} regions are not supported and were skipped")
             return None
-        if geometry is None and ("points" in value or "width" in value):
+        if geometry is None and "rle" in value:
+            geometry = ("brush", value, part)
+        elif geometry is None and ("points" in value or "width" in value):
             geometry = ("polygon" if "points" in value else "rectangle", value, part)
         if "score" in part:
             score = json_number(part["score"])
@@ -371,6 +380,9 @@ def _parse_region(parts: list[Mapping[str, Any]], *, path: str, size: tuple[int,
     if kind == "polygon":
         mask = _polygon(value.get("points"), image_size, where=where)
         return Label(path, label, confidence, provenance, mask=mask, attributes=attrs)
+    if kind == "brush":
+        brush = _brush(value, image_size, where=where)
+        return None if brush is None else Label(path, label, confidence, provenance, mask=brush, attributes=attrs)
     return Label(path, label, confidence, provenance, box=_rectangle(value, image_size, where=where),
                  attributes=attrs)
 
@@ -446,6 +458,19 @@ def _polygon(points: Any, size: tuple[int, int], *, where: str) -> Mask:
             raise InputError(f"{where}: polygon point {point!r} must be [x, y] in percent")
         flat.extend((_pixels(min(max(pair[0], 0.0), 100.0), w), _pixels(min(max(pair[1], 0.0), 100.0), h)))
     return Mask(size, polygons=(tuple(flat),))
+
+
+def _brush(value: Mapping[str, Any], size: tuple[int, int], *, where: str) -> Mask | None:
+    if value.get("format", "rle") != "rle" or not isinstance(value.get("rle"), list):
+        raise InputError(f"{where}: a brush region needs value.format 'rle' and value.rle, a list of bytes")
+    try:
+        bitmap = decode_brush(value["rle"], size)
+    except ValueError as exc:
+        raise InputError(f"{where}: cannot decode the brush mask: {exc}") from exc
+    if not bitmap.any():
+        warn(f"{where}: dropped, the brush mask has no pixels")
+        return None
+    return bitmap_mask(bitmap)
 
 
 def read_labelstudio(path: Path | str, *, known: Mapping[str, tuple[int, int] | None] | None = None
