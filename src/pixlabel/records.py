@@ -138,6 +138,7 @@ class ImageInfo:
     path: str
     image_size: tuple[int, int] | None = None
     image_id: int | None = None  # the id in a COCO file, kept so round trips preserve it
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)  # e.g. {"colors": "red", "grey": False}
 
 
 @dataclass(frozen=True)

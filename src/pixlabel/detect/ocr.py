@@ -59,7 +59,8 @@ class TextReader:
 
             quiet = logging.getLogger("pixlabel").getEffectiveLevel() > logging.DEBUG
             params: dict[str, Any] = {
-                "Global.log_level": "warning" if quiet else "info",
+                # "error": its warning for an image without text is not news in a folder of photos
+                "Global.log_level": "error" if quiet else "info",
                 "Global.text_score": self.min_score,
                 "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,

@@ -75,6 +75,8 @@ class ImageRow(Base):
     height: Mapped[int | None]
     width: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String)
+    # Per-image properties (size, aspect, grey, sharpness, colours; migration 0003).
+    attributes: Mapped[dict[str, Any] | None]
     first_seen: Mapped[_dt.datetime]
     last_seen: Mapped[_dt.datetime]
 

@@ -135,7 +135,7 @@ def with_image_sizes(dataset: Dataset, images_root: Path) -> Dataset:
             except OSError as exc:
                 warn(f"{images_root / info.path}: skipped, cannot read the image size: {exc}")
                 continue
-        images.append(ImageInfo(info.path, size, info.image_id))
+        images.append(ImageInfo(info.path, size, info.image_id, info.attributes))
     kept = {info.path for info in images}
     return Dataset(images, [lab for lab in dataset.labels if lab.image in kept], dataset.ontology)
 

@@ -7,8 +7,9 @@ is absolute, as in FiftyOne's own exports with ``export_media=False``.
 
 Per sample: ``classification`` (``Classification``: the class label), ``detections`` (``Detections``: boxes,
 ``bounding_box`` = relative ``[x, y, w, h]``), ``segmentations`` (``Polylines``: masks as closed, filled
-relative polygons), ``pixlabel_path`` (the path in the workspace) and ``tags`` (``review`` when a label
-awaits review). Every label carries ``confidence`` and its provenance — ``source``, ``labeler``,
+relative polygons), ``pixlabel_path`` (the path in the workspace), ``tags`` (``review`` when a label
+awaits review) and the image's attributes (``colors``, ``sharpness``, … from ``ingest --properties``).
+Every label carries ``confidence`` and its provenance — ``source``, ``labeler``,
 ``model_version``, ``round``, ``status`` — plus its attributes (an OCR transcript is ``text``) as fields.
 """
 
@@ -26,6 +27,8 @@ from pixlabel.io.formats._masks import label_box, mask_bitmap, mask_outlines
 from pixlabel.records import Dataset, Label
 
 FIELDS = {"classification": "Classification", "detections": "Detections", "segmentations": "Polylines"}
+_RESERVED = frozenset({"id", "filepath", "tags", "metadata", "media_type", "created_at", "last_modified_at",
+                       "pixlabel_path", *FIELDS})
 
 
 def format_fiftyone(dataset: Dataset, images_root: Path | str, *, name: str = "pixlabel") -> dict[str, Any]:
@@ -43,8 +46,9 @@ def format_fiftyone(dataset: Dataset, images_root: Path | str, *, name: str = "p
     samples = []
     for info in all_images(dataset):
         labels = by_image.get(info.path, [])
-        sample: dict[str, Any] = {"filepath": str(root / info.path), "pixlabel_path": info.path,
-                                  "tags": ["review"] if any(x.status == "review" for x in labels) else []}
+        sample: dict[str, Any] = {k: v for k, v in info.attributes.items() if k not in _RESERVED}
+        sample |= {"filepath": str(root / info.path), "pixlabel_path": info.path,
+                   "tags": ["review"] if any(x.status == "review" for x in labels) else []}
         if info.image_size is not None:
             h, w = info.image_size
             sample["metadata"] = {"_cls": "ImageMetadata", "width": w, "height": h}

@@ -75,7 +75,10 @@ def format_labelstudio(dataset: Dataset, *, url_prefix: str = LOCAL_FILES) -> li
     tasks = []
     by_image = dataset.labels_by_image()
     for info in all_images(dataset):
-        task: dict[str, Any] = {"data": {"image": image_url(info.path, prefix=url_prefix), PATH_KEY: info.path}}
+        # Image attributes become data columns, which Label Studio's Data Manager filters and sorts on.
+        extra = {k: v for k, v in info.attributes.items() if k not in ("image", PATH_KEY)}
+        task: dict[str, Any] = {"data": {"image": image_url(info.path, prefix=url_prefix), PATH_KEY: info.path,
+                                         **extra}}
         labels = by_image.get(info.path, [])
         if labels:
             result = [r for n, lab in enumerate(labels) for r in _regions(lab, f"{_region_id(info.path)}-{n}")]

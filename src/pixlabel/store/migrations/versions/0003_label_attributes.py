@@ -1,4 +1,5 @@
-"""Label attributes: a nullable JSON column of scalars beyond the class (an OCR box's transcript, …).
+"""Attributes: nullable JSON columns of scalars on labels (an OCR box's transcript, …) and on images (size,
+aspect, grey, sharpness, dominant colours from ``pixlabel ingest --properties``).
 
 Revision ID: 0003
 Revises: 0002
@@ -21,8 +22,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Added after 'mask' in the ORM but appended here: column order does not matter to SQL or the models.
     op.add_column("labels", sa.Column("attributes", sa.JSON(), nullable=True))
+    op.add_column("images", sa.Column("attributes", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("labels") as batch:  # SQLite drops columns only by rebuilding the table
-        batch.drop_column("attributes")
+    for name in ("images", "labels"):
+        with op.batch_alter_table(name) as batch:  # SQLite drops columns only by rebuilding the table
+            batch.drop_column("attributes")
