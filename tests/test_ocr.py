@@ -1,6 +1,8 @@
 """``pixlabel label --task ocr``: text-line boxes with their transcript as the ``text`` attribute, stored through
 the store and exported to COCO (``attributes.text``) and Label Studio (a per-region TextArea)."""
 
+import csv
+import io
 import json
 
 import numpy as np
@@ -11,6 +13,7 @@ from pixlabel.cli.main import main
 from pixlabel.detect.ocr import TextBox, TextReader
 from pixlabel.errors import InputError
 from pixlabel.io.formats.coco import format_coco, parse_coco
+from pixlabel.io.formats.csvfmt import format_labels_csv
 from pixlabel.pipeline.ocr_label import text_labels
 from pixlabel.records import Box, Dataset, ImageInfo, Label, Ontology, Provenance
 from pixlabel.store import open_store
@@ -66,6 +69,17 @@ def test_attributes_survive_the_store_and_compare_in_its_snapshots(tmp_path):
         assert store.history("a.png")[-1].new["attributes"] == {"text": "SHOP"}
 
 
+def test_labels_csv_gets_a_column_per_attribute_under_its_header():
+    rows = list(csv.DictReader(io.StringIO(format_labels_csv([
+        Label("a.png", "street"),
+        Label("a.png", "text", 0.9, Provenance(source="model"), box=Box(1, 2, 3, 4, image_size=(10, 10)),
+              attributes={"text": "EXIT, now", "label": "odd"}),
+    ]))))
+    assert rows[0]["text"] == "" and rows[0]["x1"] == ""
+    assert (rows[1]["text"], rows[1]["attr_label"], rows[1]["label"], rows[1]["x2"]) == ("EXIT, now", "odd", "text",
+                                                                                        "3")
+
+
 def test_attribute_values_must_be_scalars():
     with pytest.raises(ValueError, match="a.png: attribute 'text' must be a non-empty name with a string"):
         Label("a.png", "text", attributes={"text": ["x"]})
@@ -95,6 +109,7 @@ def test_label_task_ocr_end_to_end_to_coco_and_label_studio(tmp_path, capsys):
     coco = json.loads((ws / "labels.coco.json").read_text())
     assert [a["attributes"]["text"] for a in coco["annotations"]] == ["PARKING"]
     assert coco["categories"] == [{"id": 1, "name": "text"}]
+    assert "PARKING" in {row["text"] for row in csv.DictReader((ws / "labels.csv").open())}
     assert main(["export", str(ws), "--to", "label-studio", "--out", str(tmp_path / "tasks.json")]) == 0
     tasks = json.loads((tmp_path / "tasks.json").read_text())
     regions = next(t for t in tasks if t["data"]["pixlabel_path"] == "a.png")["predictions"][0]["result"]
