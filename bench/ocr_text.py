@@ -10,11 +10,12 @@ or Liberation Sans/Serif (fonts-liberation) at 18-40 px. The ground-truth box is
 
 Metrics per engine: detection recall and precision at IoU >= 0.5 against the tight ink box (one-to-one, greedy
 by IoU; a line split in two boxes is a miss there, and so is a box padded around small text, as PP-OCR's are);
-centre recall = lines with at least one predicted box centred inside them; character accuracy = 1 - CER, where a ground-truth line's transcript is every
-predicted box whose centre lies inside it, left to right, joined by spaces (so split lines are read fairly,
-and a missed line has CER 1); exact-line accuracy; images per second. For RapidOCR also how well its score
-tells right from wrong: the share of lines read exactly among those scored >= 0.97 (pixlabel's default accept
-threshold) and the expected calibration error of score vs exact. Writes bench/out/ocr_text.json.
+centre recall = lines with at least one predicted box centred inside them; character accuracy = 1 - CER, where a
+ground-truth line's transcript is every predicted box whose centre lies inside it, left to right, joined by
+spaces (so split lines are read fairly, and a missed line has CER 1); exact-line accuracy; images per second.
+For RapidOCR also how well its score tells right from wrong: the share of lines read exactly among those scored
+>= 0.97 (pixlabel's default accept threshold) and the expected calibration error of score vs exact. Writes
+bench/out/ocr_text.json.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pixlabel.errors import InputError
-from pixlabel.io.formats._common import FormatWarning
+from pixlabel.io.formats._common import FormatWarning, PathResolver
 from pixlabel.io.formats._masks import mask_bitmap
 from pixlabel.io.formats.coco import read_coco
 from pixlabel.io.formats.labelstudio import (
@@ -15,7 +15,6 @@ from pixlabel.io.formats.labelstudio import (
     format_labelstudio_config,
     image_reference,
     parse_labelstudio,
-    resolve_path,
 )
 from pixlabel.records import Box, Dataset, ImageInfo, Label, Ontology, Provenance
 
@@ -226,15 +225,15 @@ def test_unknown_image_is_an_error_naming_the_task():
 
 
 def test_image_references_resolve_to_workspace_paths():
-    known = ["pets/cat.jpg", "pets/dog.jpg", "other/dog.jpg", "x y.png"]
+    resolve_path = PathResolver(["pets/cat.jpg", "pets/dog.jpg", "other/dog.jpg", "x y.png"]).resolve
     assert image_reference("/data/local-files/?d=pets%2Fcat.jpg") == "pets/cat.jpg"
     assert image_reference("http://host:8080/static/x%20y.png") == "static/x y.png"
-    assert resolve_path("pets/cat.jpg", known) == "pets/cat.jpg"
-    assert resolve_path("home/ana/data/pets/cat.jpg", known) == "pets/cat.jpg"  # document root above WS root
-    assert resolve_path("data/upload/1/0f3e9a1b-cat.jpg", known) == "pets/cat.jpg"  # an upload, renamed
-    assert resolve_path("static/x y.png", known) == "x y.png"
-    assert resolve_path("upload/dog.jpg", known) is None  # two dogs: ambiguous, never a guess
-    assert resolve_path("zebra.jpg", known) is None
+    assert resolve_path("pets/cat.jpg") == "pets/cat.jpg"
+    assert resolve_path("home/ana/data/pets/cat.jpg") == "pets/cat.jpg"  # document root above WS root
+    assert resolve_path("data/upload/1/0f3e9a1b-cat.jpg") == "pets/cat.jpg"  # an upload, renamed
+    assert resolve_path("static/x y.png") == "x y.png"
+    assert resolve_path("upload/dog.jpg") is None  # two dogs: ambiguous, never a guess
+    assert resolve_path("zebra.jpg") is None
 
 
 def test_sdk_coco_import_reads_back_as_the_coco_it_came_from():

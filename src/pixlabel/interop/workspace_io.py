@@ -119,8 +119,9 @@ def import_review(store: LabelStore, tool: str, path: Path | str, *, actor: str 
     if not known:
         raise InputError(f"{store.url}: the label store has no images; label or ingest the images first")
     dataset, reviewed = IMPORT_TOOLS[tool](path, known)
-    humans: list[Label] = [x for x in dataset.labels if x.source == "human" and x.image in set(reviewed)]
-    new = [c for c in dict.fromkeys(x.label for x in humans) if c not in set(store.classes())]
+    was_reviewed, classes = set(reviewed), set(store.classes())
+    humans: list[Label] = [x for x in dataset.labels if x.source == "human" and x.image in was_reviewed]
+    new = [c for c in dict.fromkeys(x.label for x in humans) if c not in classes]
     if new:
         store.ensure_classes(new)
     put = store.put_reviewed(humans, reviewed=reviewed, actor=actor or tool,

@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from pixlabel.errors import InputError
-from pixlabel.io.formats._common import all_images, fmt_num, safe_relpath, text_number, warn
+from pixlabel.io.formats._common import PathResolver, all_images, fmt_num, safe_relpath, text_number, warn
 from pixlabel.io.formats._masks import bitmap_mask, mask_bitmap
-from pixlabel.io.formats.labelstudio import resolve_path
 from pixlabel.records import AttributeValue, Box, Dataset, ImageInfo, Label, Mask, Ontology, Provenance
 
 try:  # defusedxml refuses entity-expansion bombs and external entities in untrusted files
@@ -62,24 +61,24 @@ def parse_cvat(text: str, *, origin: str, known: Mapping[str, tuple[int, int] | 
     labels: list[Label] = []
     if root.find("track") is not None:
         warn(f"{origin}: <track> elements (CVAT for video) were skipped; export as 'CVAT for images 1.1'")
+    resolver = PathResolver(known) if known is not None else None
     for number, el in enumerate(root.findall("image")):
         where = f"{origin} image id {el.get('id', number)}"
-        info, found = _parse_image(el, where=where, known=known)
+        info, found = _parse_image(el, where=where, resolver=resolver)
         images.append(info)
         labels.extend(found)
     classes = list(dict.fromkeys([*(n for n in names if n), *(x.label for x in labels)]))
     return Dataset(images, labels, Ontology(tuple(classes)))
 
 
-def _parse_image(el: ET.Element, *, where: str, known: Mapping[str, tuple[int, int] | None] | None
-                 ) -> tuple[ImageInfo, list[Label]]:
+def _parse_image(el: ET.Element, *, where: str, resolver: PathResolver | None) -> tuple[ImageInfo, list[Label]]:
     name = (el.get("name") or "").strip()
     if not name:
         raise InputError(f"{where}: <image> needs a name")
-    if known is None:
+    if resolver is None:
         path = safe_relpath(name, origin=where)
     else:
-        found = resolve_path(name.lstrip("/"), list(known))
+        found = resolver.resolve(name.lstrip("/"))
         if found is None:
             raise InputError(f"{where}: image {name!r} is not in the workspace (no known path ends with it or "
                              "has its file name)")

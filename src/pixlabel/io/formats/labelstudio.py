@@ -22,13 +22,13 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from pixlabel.errors import InputError
-from pixlabel.io.formats._common import all_images, json_number, safe_relpath, warn
+from pixlabel.io.formats._common import PathResolver, all_images, json_number, safe_relpath, warn
 from pixlabel.io.formats._lsrle import decode_brush, encode_brush
 from pixlabel.io.formats._masks import bitmap_mask, label_box, mask_bitmap, mask_polygon
 from pixlabel.records import Box, Dataset, ImageInfo, Label, Mask, Ontology, Provenance
@@ -40,7 +40,6 @@ TEXT = "text"  # the attribute a per-region TextArea edits (OCR transcripts)
 CHOICE, RECT, POLY, BRUSH, TRANSCRIPT = "choice", "label", "polygon", "brush", "transcription"
 _GEOMETRY_KEYS = ("x", "y", "width", "height", "rotation", "points")
 _LABEL_KEYS = ("rectanglelabels", "polygonlabels", "labels", "brushlabels", "keypointlabels", "ellipselabels")
-_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio renames uploads to <8 hex>-<name>
 
 
 class ParsedTasks(NamedTuple):
@@ -194,33 +193,14 @@ def image_reference(url: str) -> str:
     return text.lstrip("/")
 
 
-def resolve_path(reference: str, known: Sequence[str]) -> str | None:
-    """The known image ``reference`` names: the same path, else the longest path suffix that is a known path,
-    else a unique known file of the same name (an upload's ``<8 hex>-`` prefix removed); None if none fits.
-
-    >>> resolve_path("data/upload/3/1a2b3c4d-cat.jpg", ["pets/cat.jpg", "pets/dog.jpg"])
-    'pets/cat.jpg'
-    """
-    known_set = set(known)
-    parts = PurePosixPath(reference).parts
-    for start in range(len(parts)):
-        candidate = "/".join(parts[start:])
-        if candidate in known_set:
-            return candidate
-    if not parts:
-        return None
-    names = {parts[-1], _UPLOAD_PREFIX.sub("", parts[-1])}
-    matches = [p for p in known if PurePosixPath(p).name in names]
-    return matches[0] if len(matches) == 1 else None
-
-
 def parse_labelstudio(data: Any, *, origin: str, known: Mapping[str, tuple[int, int] | None] | None = None
                       ) -> ParsedTasks:
     """Labels from a Label Studio JSON export (a list of tasks, or one task).
 
     ``known`` maps the image paths to expect to their ``(h, w)``: task images are resolved against them
-    (:func:`resolve_path`; an image that matches none is an error) and sizes fill in for regions without
-    ``original_width``/``original_height``. Without it the path in the URL is taken as it is.
+    (``PathResolver``: same path, path suffix, or unique file name; an image that matches none is an error)
+    and sizes fill in for regions without ``original_width``/``original_height``. Without it the path in the
+    URL is taken as it is.
 
     >>> parsed = parse_labelstudio([{"id": 3, "data": {"image": "/data/local-files/?d=a.jpg"},
     ...     "annotations": [{"completed_by": 1, "result": [{"id": "r", "type": "rectanglelabels",
@@ -237,6 +217,7 @@ def parse_labelstudio(data: Any, *, origin: str, known: Mapping[str, tuple[int, 
     images: dict[str, ImageInfo] = {}
     labels: list[Label] = []
     reviewed: list[str] = []
+    resolver = PathResolver(known) if known is not None else None
     for index, task in enumerate(tasks):
         where = f"{origin} task {task.get('id', index) if isinstance(task, Mapping) else index}"
         if not isinstance(task, Mapping) or not isinstance(task.get("data"), Mapping):
@@ -244,7 +225,7 @@ def parse_labelstudio(data: Any, *, origin: str, known: Mapping[str, tuple[int, 
                 raise InputError(f"{where}: this is Label Studio's JSON-MIN export; export the project as "
                                  "JSON (the full format with 'data' and 'annotations')")
             raise InputError(f"{where}: expected a task object with a 'data' object")
-        path = _task_path(task["data"], where=where, known=known)
+        path = _task_path(task["data"], where=where, resolver=resolver)
         size = known.get(path) if known is not None else None
         source = _pick(task, where=where)
         if source is None:
@@ -263,9 +244,9 @@ def parse_labelstudio(data: Any, *, origin: str, known: Mapping[str, tuple[int, 
                        list(dict.fromkeys(reviewed)))
 
 
-def _task_path(data: Mapping[str, Any], *, where: str, known: Mapping[str, Any] | None) -> str:
+def _task_path(data: Mapping[str, Any], *, where: str, resolver: PathResolver | None) -> str:
     own = data.get(PATH_KEY)
-    if isinstance(own, str) and own and (known is None or own in known):
+    if isinstance(own, str) and own and (resolver is None or resolver.resolve(own) == own):
         return safe_relpath(own, origin=where)
     url = data.get("image")
     if not isinstance(url, str):  # a config whose <Image value="$img"> names another key
@@ -274,9 +255,9 @@ def _task_path(data: Mapping[str, Any], *, where: str, known: Mapping[str, Any] 
     if not isinstance(url, str) or not url:
         raise InputError(f"{where}: data has no image URL (expected data.image)")
     reference = image_reference(url)
-    if known is None:
+    if resolver is None:
         return safe_relpath(reference, origin=where)
-    path = resolve_path(reference, list(known))
+    path = resolver.resolve(reference)
     if path is None:
         raise InputError(f"{where}: image {url!r} is not in the workspace (no known path ends with "
                          f"{reference!r} or has its file name)")
