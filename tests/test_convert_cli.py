@@ -95,7 +95,8 @@ def test_class_only_labels_cannot_become_yolo(tmp_path, capsys):
     ("argv", "message"),
     [
         (["--from", "coco", "--to", "yolo"], "--from coco needs --labels FILE"),
-        (["--from", "yolo", "--labels", "x.json", "--to", "voc"], "--labels is only for --from csv or coco"),
+        (["--from", "yolo", "--labels", "x.json", "--to", "voc"],
+         "--labels is only for --from csv, coco, label-studio or cvat"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(coco_dataset, tmp_path, capsys, argv, message):

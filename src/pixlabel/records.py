@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Source = Literal["human", "model", "synthetic"]
+AttributeValue = str | int | float | bool
 Status = Literal["accepted", "review"]
 SOURCES: tuple[str, ...] = ("human", "model", "synthetic")
 STATUSES: tuple[str, ...] = ("accepted", "review")
@@ -100,7 +101,11 @@ HUMAN = Provenance(source="human", labeler="human")
 
 @dataclass(frozen=True)
 class Label:
-    """One label on one image: a class tag, optionally with a box and/or mask."""
+    """One label on one image: a class tag, optionally with a box and/or mask.
+
+    ``attributes`` are JSON scalars that describe the object beyond its class, e.g. ``{"text": "EXIT"}`` for
+    an OCR text box (the transcript). Formats that have a place for them write them; the others drop them.
+    """
 
     image: str  # path relative to the image root, POSIX separators
     label: str  # class name
@@ -109,8 +114,13 @@ class Label:
     status: Status = "accepted"
     box: Box | None = None
     mask: Mask | None = None
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for key, value in self.attributes.items():
+            if not isinstance(key, str) or not key or not isinstance(value, str | int | float | bool):
+                raise ValueError(f"{self.image}: attribute {key!r} must be a non-empty name with a string, "
+                                 f"number or boolean value, got {value!r}")
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"{self.image}: confidence {self.confidence} is not in [0, 1]")
         if self.status not in STATUSES:
@@ -128,6 +138,7 @@ class ImageInfo:
     path: str
     image_size: tuple[int, int] | None = None
     image_id: int | None = None  # the id in a COCO file, kept so round trips preserve it
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)  # e.g. {"colors": "red", "grey": False}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     )
     p = sub.add_parser(
         "convert",
-        help="convert labels between imagefolder, csv, coco, yolo and voc (images are copied along)",
+        help="convert labels between imagefolder, csv, coco, yolo, voc, label-studio and cvat (images copied along)",
         description="Read a labelled dataset in one format and write it, with its images, in another.",
         epilog=f"formats:\n{formats}\n\nexample:\n  pixlabel convert photos/ --from coco --labels "
                "photos/instances.json --to yolo --out photos-yolo/",
@@ -33,7 +33,8 @@ def register(sub: Any) -> None:
                    help="dataset folder (yolo, voc, imagefolder) or image folder (csv, coco)")
     p.add_argument("--from", dest="src_format", required=True, choices=list(FORMATS), metavar="F",
                    help=f"source format: {', '.join(FORMATS)}")
-    p.add_argument("--labels", type=Path, metavar="FILE", help="the annotation file for --from csv or coco")
+    p.add_argument("--labels", type=Path, metavar="FILE",
+                   help="the annotation file for --from csv, coco, label-studio or cvat")
     p.add_argument("--to", dest="dst_format", required=True, choices=list(FORMATS), metavar="G",
                    help=f"target format: {', '.join(FORMATS)}")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",

@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clip-pretrained", help="open_clip weights: a tag (downloads when online) or a local file")
     p.add_argument("--prompts", help="YAML file {class: [prompt, ...]} for --zero-shot")
     d = p.add_argument_group("boxes and masks (--task detect|segment)")
-    d.add_argument("--task", choices=["classify", "detect", "segment"],
-                   help="classify (default): one class per image; detect: boxes; segment: boxes + instance masks. "
+    d.add_argument("--task", choices=["classify", "detect", "segment", "ocr"],
+                   help="classify (default): one class per image; detect: boxes; segment: boxes + instance masks; "
+                        "ocr: text-line boxes with their transcript (RapidOCR, no seeds). "
                         "For detect/segment --labels is COCO .json, a YOLO or VOC folder, or a CSV with boxes")
     d.add_argument("--detector", choices=["fcos", "retinanet", "fasterrcnn"], help="detector (default fcos)")
     d.add_argument("--detector-size", type=int, help="shorter image side the detector sees (default 320)")
@@ -82,6 +83,11 @@ def config_from_args(args: argparse.Namespace) -> LabelConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    if config.task == "ocr":  # text boxes with transcripts (RapidOCR); no seeds
+        from pixlabel.pipeline.ocr_label import print_ocr_summary, run_ocr_label
+
+        print_ocr_summary(run_ocr_label(config))
+        return 0
     if config.task != "classify":
         from pixlabel.pipeline.detect_label import run_detect_label
         from pixlabel.pipeline.summary import print_detect_summary

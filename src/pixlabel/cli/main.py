@@ -16,9 +16,10 @@ from pixlabel import __version__
 from pixlabel.errors import PixlabelError
 from pixlabel.progress import configure_logging
 
-# A new command is one module here plus one line in this tuple.
+# A new command is one module here plus one line in this tuple (the module name; it registers the command's
+# name, e.g. ``imports`` registers ``pixlabel import``, a keyword as a module name).
 COMMANDS: tuple[str, ...] = (
-    "demo", "label", "embed", "suggest", "ingest", "convert", "export",
+    "demo", "label", "embed", "suggest", "ingest", "convert", "export", "imports",
     "train", "eval", "explain", "generate", "review", "serve",
 )
 

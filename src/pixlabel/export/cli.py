@@ -7,6 +7,7 @@ Example::
 
     pixlabel export runs/fmnist --format onnx --out fmnist.onnx
     pixlabel export runs/fmnist --format onnx --int8 --calib fmnist/train --out fmnist.int8.onnx
+    pixlabel export runs/fmnist --format onnx --int8 --out fmnist.int8.onnx   # calibrates on its training images
     pixlabel export runs/fmnist --format onnx --prune 0.5 --labeled fmnist/val --finetune-epochs 1 --out p.onnx
 """
 
@@ -22,8 +23,10 @@ from pixlabel.errors import InputError
 
 def add_model_args(p: Any) -> None:
     g = p.add_argument_group("model export (MODEL_DIR --format onnx)")
-    g.add_argument("--out", type=Path, metavar="FILE.onnx", help="ONNX file to write")
-    g.add_argument("--int8", action="store_true", help="static INT8 quantization (QLinear ops), needs --calib")
+    g.add_argument("--out", type=Path, metavar="PATH", help="ONNX file to write (or the --to file or folder)")
+    g.add_argument("--int8", action="store_true",
+                   help="static INT8 quantization (QLinear ops), calibrated on --calib or else the model's own "
+                        "training images (MODEL_DIR/config.yaml + split.csv)")
     g.add_argument("--calib", type=Path, metavar="IMAGES",
                    help="images to calibrate INT8 and verify outputs on (e.g. the training images)")
     g.add_argument("--calib-count", type=int, default=256, metavar="N", help="calibration images (default 256)")

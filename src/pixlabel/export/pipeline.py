@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from pixlabel.errors import InputError
+from pixlabel.export.calib import training_images
 from pixlabel.export.onnx_export import write_onnx
 from pixlabel.export.onnx_runtime import OnnxPredictor, softmax
 from pixlabel.export.prune import fine_tune, prune_module, sparsity
@@ -39,7 +40,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ExportOptions:
     int8: bool = False
-    calib: Path | None = None  # images for INT8 calibration and for verification (any layout)
+    # Images for INT8 calibration and for verification (any layout). None with int8: the model's own training
+    # images (export/calib.py).
+    calib: Path | None = None
     calib_count: int = 256  # calibration images drawn from calib
     prune: float | None = None  # fraction of weights (or channels with structured) set to zero
     structured: bool = False
@@ -50,8 +53,6 @@ class ExportOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.int8 and self.calib is None:
-            raise InputError("--int8 needs calibration images: pass --calib DIR (e.g. the training images)")
         if self.prune is not None and not 0.0 < self.prune < 1.0:
             raise InputError(f"--prune must be a fraction in (0, 1), got {self.prune}")
         if self.structured and self.prune is None:
@@ -162,10 +163,16 @@ def export_model(model_dir: Path | str, out: Path | str, options: ExportOptions 
         raise InputError(f"{out}: the output of --format onnx must end in .onnx")
     module, spec = load_model(model_dir)
 
+    limit = max(opts.calib_count, opts.verify_count)
     if opts.calib is not None:
-        sample = [im for _, im in load_images(opts.calib, limit=max(opts.calib_count, opts.verify_count),
-                                              seed=opts.seed)]
+        sample = [im for _, im in load_images(opts.calib, limit=limit, seed=opts.seed)]
         verified_on = f"{min(len(sample), opts.verify_count)} images from {opts.calib}"
+    elif opts.int8:
+        root, paths = training_images(model_dir)
+        sample = [im for _, im in load_images(root, limit=limit, seed=opts.seed, paths=paths)]
+        verified_on = f"{min(len(sample), opts.verify_count)} of the model's training images from {root}"
+        log.info("calibrating INT8 on %d of the %d training images under %s", min(len(sample), opts.calib_count),
+                 len(paths), root)
     else:
         sample = synthetic_images(spec, opts.verify_count, seed=opts.seed)
         verified_on = f"{len(sample)} synthetic images"

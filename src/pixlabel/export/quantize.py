@@ -29,11 +29,15 @@ from pixlabel.models.spec import ModelSpec
 log = logging.getLogger(__name__)
 
 
-def load_images(root: Path, *, limit: int | None = None, seed: int = 0) -> list[tuple[str, Image.Image]]:
+def load_images(root: Path, *, limit: int | None = None, seed: int = 0,
+                paths: Sequence[str] | None = None) -> list[tuple[str, Image.Image]]:
     """Up to ``limit`` decodable images under ``root`` (a random, seeded sample when there are more), as
-    ``(relative path, RGB image)``. Unreadable files are skipped with a warning: one bad image never stops
-    an export."""
+    ``(relative path, RGB image)``; with ``paths``, only those relative paths. Unreadable files are skipped
+    with a warning: one bad image never stops an export."""
     found, _ = scan_images(root)
+    if paths is not None:
+        wanted = set(paths)
+        found = [f for f in found if f.path in wanted]
     if limit is not None and len(found) > limit:
         found = sorted(random.Random(seed).sample(found, limit), key=lambda f: f.path)
     out: list[tuple[str, Image.Image]] = []

@@ -2,8 +2,8 @@
 
 Each entry of :data:`FORMATS` is ``(read, write)``. ``read(src, labels_file)`` returns the dataset and the
 folder its image paths are relative to; ``write(dataset, images_root, out)`` writes a self-contained dataset
-into the new folder ``out``. For csv and coco the annotation file is ``labels_file`` and ``src`` is the image
-root; for yolo, voc and imagefolder ``src`` is the dataset root.
+into the new folder ``out``. For csv, coco, label-studio and cvat the annotation file is ``labels_file`` and
+``src`` is the image root; for yolo, voc and imagefolder ``src`` is the dataset root.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pixlabel.errors import InputError
-from pixlabel.io.formats._common import copy_images, warn, with_image_sizes
+from pixlabel.io.formats._common import copy_images, list_images, warn, with_image_sizes
 from pixlabel.io.formats.coco import format_coco, read_coco
 from pixlabel.io.formats.csvfmt import read_labels_csv, write_labels_csv
+from pixlabel.io.formats.cvat import format_cvat, read_cvat
 from pixlabel.io.formats.imagefolder import read_imagefolder, write_imagefolder
+from pixlabel.io.formats.labelstudio import read_labelstudio, write_labelstudio
 from pixlabel.io.formats.voc import read_voc, voc_image_root, write_voc
 from pixlabel.io.formats.yolo import all_masked, read_yolo, write_yolo
 from pixlabel.records import Dataset
@@ -51,6 +53,16 @@ def _read_voc(src: Path, labels_file: Path | None) -> tuple[Dataset, Path]:
     return read_voc(src), voc_image_root(src)
 
 
+def _read_labelstudio(src: Path, labels_file: Path | None) -> tuple[Dataset, Path]:
+    # Task URLs name images the way Label Studio served them: resolved against the files under SRC.
+    known = dict.fromkeys(list_images(src))
+    return read_labelstudio(_required(labels_file, "label-studio"), known=known).dataset, src
+
+
+def _read_cvat(src: Path, labels_file: Path | None) -> tuple[Dataset, Path]:
+    return read_cvat(_required(labels_file, "cvat"), known=dict.fromkeys(list_images(src))), src
+
+
 def _required(labels_file: Path | None, fmt: str) -> Path:
     if labels_file is None:
         raise InputError(f"--from {fmt} needs --labels FILE (the annotation file); SRC is the image folder")
@@ -68,12 +80,27 @@ def _write_coco(dataset: Dataset, images_root: Path, out: Path) -> None:
     (out / "annotations.json").write_text(json.dumps(data), encoding="utf-8")
 
 
+def _write_labelstudio(dataset: Dataset, images_root: Path, out: Path) -> None:
+    sized = with_image_sizes(dataset, images_root)
+    copy_images([i.path for i in sized.images], images_root, out / "images")
+    write_labelstudio(sized, out / "tasks.json", url_prefix="/data/local-files/?d=images/")
+
+
+def _write_cvat(dataset: Dataset, images_root: Path, out: Path) -> None:
+    sized = with_image_sizes(dataset, images_root)
+    text = format_cvat(sized)  # before copying: a bad label copies nothing
+    copy_images([i.path for i in sized.images], images_root, out / "images")
+    (out / "annotations.xml").write_text(text, encoding="utf-8")
+
+
 FORMATS: dict[str, FormatIO] = {
     "imagefolder": FormatIO(_read_imagefolder, write_imagefolder),
     "csv": FormatIO(_read_csv, _write_csv),
     "coco": FormatIO(_read_coco, _write_coco),
     "yolo": FormatIO(_read_yolo, write_yolo),
     "voc": FormatIO(_read_voc, write_voc),
+    "label-studio": FormatIO(_read_labelstudio, _write_labelstudio),
+    "cvat": FormatIO(_read_cvat, _write_cvat),
 }
 
 FORMAT_HELP: dict[str, str] = {
@@ -86,7 +113,14 @@ FORMAT_HELP: dict[str, str] = {
             "label has a mask); SRC is the dataset folder. Writes the same layout",
     "voc": "Pascal VOC: Annotations/*.xml with JPEGImages/ (or XML beside the images); SRC is the dataset "
            "folder. Writes Annotations/, JPEGImages/, ImageSets/Main/trainval.txt",
+    "label-studio": "Label Studio JSON export (annotations, else predictions: choices, rectangles, polygons, "
+                    "per-region text); --labels is the JSON, SRC the image folder its URLs point into. Writes "
+                    "OUT/tasks.json (served from /data/local-files/?d=images/…), OUT/tasks.config.xml, OUT/images/",
+    "cvat": "CVAT for images 1.1 XML (tags, boxes, polygons, masks, attributes); --labels is the XML, SRC the "
+            "image folder. Writes OUT/annotations.xml and OUT/images/",
 }
+
+_FILE_FORMATS = ("csv", "coco", "label-studio", "cvat")  # an annotation file beside an image folder
 
 # What each target keeps, so a lossy conversion says what it leaves behind.
 _KEEPS: dict[str, frozenset[str]] = {
@@ -95,6 +129,8 @@ _KEEPS: dict[str, frozenset[str]] = {
     "coco": frozenset({"boxes", "masks", "confidences"}),
     "yolo": frozenset({"boxes", "masks"}),
     "voc": frozenset({"boxes"}),
+    "label-studio": frozenset({"boxes", "masks", "confidences"}),
+    "cvat": frozenset({"boxes", "masks"}),
 }
 
 
@@ -114,8 +150,9 @@ def convert(src: Path | str, *, src_format: str, labels_file: Path | str | None 
     labels = Path(labels_file) if labels_file is not None else None
     if not src.is_dir():
         raise InputError(f"{src}: SRC must be a folder (the dataset or image root)")
-    if labels is not None and src_format not in ("csv", "coco"):
-        raise InputError(f"--labels is only for --from csv or coco; a {src_format} dataset is the SRC folder")
+    if labels is not None and src_format not in _FILE_FORMATS:
+        raise InputError(f"--labels is only for --from {', '.join(_FILE_FORMATS[:-1])} or {_FILE_FORMATS[-1]}; "
+                         f"a {src_format} dataset is the SRC folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out}: the output folder must be new or empty (nothing is overwritten)")
     dataset, images_root = FORMATS[src_format].read(src, labels)

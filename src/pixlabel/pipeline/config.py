@@ -33,7 +33,7 @@ class LabelConfig:
     clip_pretrained: str = "laion2b_s34b_b79k"  # a tag (downloads when online) or a local checkpoint file
     prompts: str | None = None  # YAML {class: [prompt, ...]}
     # --task detect|segment (boxes / instance masks; see pixlabel.detect)
-    task: str = "classify"  # classify | detect | segment
+    task: str = "classify"  # classify | detect | segment | ocr (text boxes + transcripts, pipeline/ocr_label.py)
     detector: str = "fcos"  # fcos | retinanet | fasterrcnn (segment: maskrcnn)
     detector_size: int = 320  # shorter side the detector sees; 128 suits 128-px scenes, 512+ fine detail
     teacher_steps: int = 700
@@ -50,8 +50,8 @@ class LabelConfig:
             raise ValueError(f"target_precision must be in (0, 1), got {self.target_precision}")
         if self.engine not in ("local", "ray"):
             raise ValueError(f"engine must be local or ray, got {self.engine!r}")
-        if self.task not in ("classify", "detect", "segment"):
-            raise ValueError(f"task must be classify, detect or segment, got {self.task!r}")
+        if self.task not in ("classify", "detect", "segment", "ocr"):
+            raise ValueError(f"task must be classify, detect, segment or ocr, got {self.task!r}")
         if not all(0.25 <= x <= 4 for x in self.tta_scale_list):
             raise ValueError(f"tta_scales must be numbers in [0.25, 4], got {self.tta_scales!r}")
         if self.image_size is not None and self.image_size < 16:

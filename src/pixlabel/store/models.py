@@ -75,6 +75,8 @@ class ImageRow(Base):
     height: Mapped[int | None]
     width: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String)
+    # Per-image properties (size, aspect, grey, sharpness, colours; migration 0003).
+    attributes: Mapped[dict[str, Any] | None]
     first_seen: Mapped[_dt.datetime]
     last_seen: Mapped[_dt.datetime]
 
@@ -122,6 +124,8 @@ class LabelRow(Base):
     x2: Mapped[float | None] = mapped_column(Float)
     y2: Mapped[float | None] = mapped_column(Float)
     mask: Mapped[dict[str, Any] | None]
+    # JSON scalars beyond the class, e.g. {"text": "EXIT"} on an OCR box (migration 0003).
+    attributes: Mapped[dict[str, Any] | None]
     confidence: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String)
     labeler: Mapped[str] = mapped_column(String)

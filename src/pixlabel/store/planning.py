@@ -4,6 +4,8 @@
   replaces a human one (counted in ``kept_human``); a human label replaces anything.
 * Box/mask labels: a model/synthetic batch for an image replaces that image's model/synthetic regions;
   human regions are kept, and a human region is added unless the same one is already stored.
+* A reviewed image (``plan_review``: an annotation brought back from Label Studio or CVAT) gets exactly the
+  reviewed regions: stored regions that say the same stay (a model one becomes human), the rest are deleted.
 
 >>> from pixlabel.records import Label, Provenance
 >>> human = Stored(1, 7, snapshot(Label("a.png", "cat")))
@@ -114,3 +116,71 @@ def _plan_regions(plan: PutPlan, image_id: int, old: list[Stored], incoming: lis
 
 def _canonical(snaps: Any) -> list[str]:
     return sorted(json.dumps(s, sort_keys=True) for s in snaps)
+
+
+def plan_review(stored: Mapping[int, Sequence[Stored]], incoming: Sequence[tuple[int, Label]],
+                reviewed: Sequence[int]) -> PutPlan:
+    """What to write so each ``reviewed`` image holds exactly its ``incoming`` human labels.
+
+    A reviewer's annotation is the truth for its image: a stored region with the same class, geometry and
+    attributes is kept (a human one unchanged, a model one becomes human), every other stored region of the
+    image is deleted, and new ones are inserted. The class label is replaced when the review gives one and
+    it differs from a stored human label; without one the stored class label stays. Re-importing the same
+    review therefore changes nothing.
+    """
+    by_image: dict[int, list[Label]] = {image_id: [] for image_id in reviewed}
+    for image_id, label in incoming:
+        by_image.setdefault(image_id, []).append(label)
+    plan = PutPlan()
+    for image_id, labels in by_image.items():
+        rows = stored.get(image_id, ())
+        class_rows = [r for r in rows if not r.is_region]
+        classes = [x for x in labels if is_class_label(x)]
+        if classes:
+            _review_class(plan, image_id, class_rows[0] if class_rows else None, classes[-1])
+        _review_regions(plan, image_id, [r for r in rows if r.is_region],
+                        [x for x in labels if not is_class_label(x)])
+    return plan
+
+
+def _review_class(plan: PutPlan, image_id: int, old: Stored | None, new: Label) -> None:
+    if old is None:
+        plan.inserts.append((image_id, new))
+    elif old.source == "human" and _content(old.snapshot) == _content(snapshot(new)):
+        plan.unchanged += 1
+    else:
+        plan.updates.append((old, new))
+
+
+def _review_regions(plan: PutPlan, image_id: int, old: Sequence[Stored], incoming: Sequence[Label]) -> None:
+    left = list(old)
+    for label in incoming:
+        key = _content(snapshot(label))
+        same = next((r for r in left if _content(r.snapshot) == key), None)
+        if same is None:
+            plan.inserts.append((image_id, label))
+            continue
+        left.remove(same)
+        if same.source == "human":
+            plan.unchanged += 1
+        else:
+            plan.updates.append((same, label))
+    plan.deletes.extend(left)
+
+
+_PROVENANCE_KEYS = frozenset({"confidence", "source", "status", "labeler", "model_version", "round"})
+
+
+def _content(snap: Mapping[str, Any]) -> str:
+    """What a label says about the image (class, geometry, attributes), with coordinates to 1/1000 px: a box
+    that went through a tool's percent coordinates and back is the same box."""
+    def rounded(value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value, 3)
+        if isinstance(value, list | tuple):
+            return [rounded(v) for v in value]
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return value
+
+    return json.dumps({k: rounded(v) for k, v in snap.items() if k not in _PROVENANCE_KEYS}, sort_keys=True)

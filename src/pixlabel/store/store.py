@@ -13,24 +13,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from pixlabel.errors import InputError
 from pixlabel.io import csvout
-from pixlabel.records import SOURCES, STATUSES, Label, Provenance, utcnow
+from pixlabel.records import SOURCES, STATUSES, AttributeValue, ImageInfo, Label, Provenance, utcnow
 from pixlabel.store import images, writes
 from pixlabel.store.convert import label_from_row
 from pixlabel.store.engine import SQLITE_BEGIN, create_store_engine, database_url, migrate_to_head
 from pixlabel.store.models import ClassRow, HistoryRow, ImageRow, LabelRow, RunRow, table
 from pixlabel.store.queue import ReviewQueueMixin
 from pixlabel.store.results import HistoryEntry, PutResult, RunInfo, SyncResult
-from pixlabel.store.sqlhelp import insert_missing
+from pixlabel.store.sqlhelp import in_chunks, insert_missing
 
 RUN_STATUSES: tuple[str, ...] = ("finished", "failed", "interrupted")
 
@@ -183,6 +183,60 @@ class LabelStore(ReviewQueueMixin):
             return writes.put(session, batch, run_id=run_id, actor=actor,
                               reason=reason or (f"run {run_id}" if run_id is not None else "put_labels"),
                               force=False, now=utcnow())
+
+    def put_reviewed(self, labels: Iterable[Label], *, reviewed: Iterable[str], actor: str,
+                     reason: str = "imported review") -> PutResult:
+        """Store annotations reviewed in another tool: each ``reviewed`` image gets exactly its ``labels``.
+
+        The labels must be human. A stored region that says the same (class, geometry, attributes) stays, a
+        model one becoming human; other regions of a reviewed image are deleted; a class label in the review
+        replaces the stored one. Every change goes to history under ``actor``, so a re-import of the same
+        review changes nothing.
+        """
+        batch = list(labels)
+        paths = list(dict.fromkeys([*reviewed, *(x.image for x in batch)]))
+        for n, x in enumerate(batch):
+            if not isinstance(x, Label) or x.source != "human":
+                raise InputError(f"put_reviewed item {n}: expected a human pixlabel.records.Label, got {x!r}")
+        if not actor:
+            raise InputError("put_reviewed: actor must name who made the change")
+        if not paths:
+            return PutResult()
+        with self._write() as session:
+            return writes.put(session, batch, run_id=None, actor=actor, reason=reason, force=False, now=utcnow(),
+                              reviewed=paths)
+
+    def images(self) -> list[ImageInfo]:
+        """Readable images (path, ``(h, w)`` when known, attributes), by path; files that failed to decode are
+        left out."""
+        with self._read() as session:
+            rows = session.execute(select(ImageRow.path, ImageRow.height, ImageRow.width, ImageRow.attributes)
+                                   .where(ImageRow.error.is_(None)).order_by(ImageRow.path))
+            return [ImageInfo(r.path, None if r.height is None else (r.height, r.width),
+                              attributes=dict(r.attributes or {})) for r in rows]
+
+    def set_image_attributes(self, attributes: Mapping[str, Mapping[str, AttributeValue]]) -> int:
+        """Replace the attributes of each image path given (``{path: {name: scalar}}``); returns how many.
+
+        They describe the file, not a label, so they are not written to label history.
+        """
+        clean: dict[str, dict[str, AttributeValue]] = {}
+        for path, values in attributes.items():
+            if not isinstance(values, Mapping) or not all(
+                    isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in values.items()):
+                raise InputError(f"image attributes of {path!r} must map names to strings, numbers or booleans")
+            clean[path] = dict(values)
+        with self._write() as session:
+            ids: dict[str, int] = {}
+            for condition in in_chunks(session, ImageRow.path, list(clean)):
+                ids.update((r.path, r.id) for r in session.execute(select(ImageRow.path, ImageRow.id)
+                                                                   .where(condition)))
+            missing = sorted(set(clean) - set(ids))
+            if missing:
+                raise InputError(f"unknown image(s) {', '.join(map(repr, missing[:5]))}: not in the label store")
+            if ids:
+                session.execute(update(ImageRow), [{"id": ids[p], "attributes": v} for p, v in clean.items()])
+        return len(clean)
 
     def set_human_label(self, path: str, label: str, *, actor: str) -> Label:
         """A reviewer's class label for ``path``: human, accepted, confidence 1.0. The later write wins and

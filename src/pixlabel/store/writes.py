@@ -17,21 +17,27 @@ from pixlabel.errors import InputError
 from pixlabel.records import Label
 from pixlabel.store.convert import region_size, row_values, snapshot, snapshot_from_row
 from pixlabel.store.models import ClassRow, HistoryRow, ImageRow, LabelRow, RunRow, table
-from pixlabel.store.planning import PutPlan, Stored, plan_put
+from pixlabel.store.planning import PutPlan, Stored, plan_put, plan_review
 from pixlabel.store.results import PutResult
 from pixlabel.store.sqlhelp import bulk_insert, in_chunks, lock_images, reserve_ids
 
 
 def put(session: Session, labels: Sequence[Label], *, run_id: int | None, actor: str, reason: str,
-        force: bool, now: _dt.datetime) -> PutResult:
+        force: bool, now: _dt.datetime, reviewed: Sequence[str] | None = None) -> PutResult:
+    """Write ``labels`` by ``plan_put``; with ``reviewed`` paths, by ``plan_review`` (those images get exactly
+    their incoming labels)."""
     if run_id is not None and session.get(RunRow, run_id) is None:
         raise InputError(f"run id {run_id} is not in the label store (start_run returns valid ids)")
     class_ids = _class_ids(session, labels)
-    image_ids = _image_ids(session, sorted({x.image for x in labels}))
+    image_ids = _image_ids(session, sorted({x.image for x in labels} | set(reviewed or ())))
     images = {r.id: r for r in lock_images(session, list(image_ids.values()))}
     sizes = _check_sizes(labels, image_ids, images)
     incoming = [(image_ids[x.image], x) for x in labels]
-    plan = plan_put(_stored(session, images, class_ids), incoming, force=force)
+    stored = _stored(session, images, class_ids)
+    if reviewed is None:
+        plan = plan_put(stored, incoming, force=force)
+    else:
+        plan = plan_review(stored, incoming, [image_ids[p] for p in dict.fromkeys(reviewed)])
     _apply(session, plan, class_ids=class_ids, run_id=run_id, actor=actor, reason=reason, now=now)
     if sizes:  # images whose size was unknown until a box or mask was drawn on them
         session.execute(update(ImageRow),

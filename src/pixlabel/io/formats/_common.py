@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import struct
 import warnings
@@ -74,6 +75,38 @@ def safe_relpath(path: str, *, origin: str) -> str:
     return pure.as_posix()
 
 
+class PathResolver:
+    """Finds which known image path a tool's reference names (a URL's path, a name in an XML file).
+
+    In order: the same path; the longest trailing part of the reference that is a known path (a document root
+    above the image root); a known file of the same name when only one has it (an upload's ``<8 hex>-`` prefix,
+    as Label Studio renames uploads, removed). None when nothing fits or the name is ambiguous: never a guess.
+
+    >>> PathResolver(["pets/cat.jpg", "pets/dog.jpg"]).resolve("data/upload/3/1a2b3c4d-cat.jpg")
+    'pets/cat.jpg'
+    """
+
+    _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+
+    def __init__(self, known: Iterable[str]) -> None:
+        self._known = set(known)
+        self._by_name: dict[str, list[str]] = {}
+        for path in sorted(self._known):
+            self._by_name.setdefault(PurePosixPath(path).name, []).append(path)
+
+    def resolve(self, reference: str) -> str | None:
+        parts = PurePosixPath(reference).parts
+        for start in range(len(parts)):
+            candidate = "/".join(parts[start:])
+            if candidate in self._known:
+                return candidate
+        if not parts:
+            return None
+        matches = {m for name in {parts[-1], self._UPLOAD_PREFIX.sub("", parts[-1])}
+                   for m in self._by_name.get(name, [])}
+        return matches.pop() if len(matches) == 1 else None
+
+
 def list_images(root: Path) -> list[str]:
     """Sorted relative POSIX paths of the image files under ``root`` (hidden files and folders skipped).
 
@@ -135,7 +168,7 @@ def with_image_sizes(dataset: Dataset, images_root: Path) -> Dataset:
             except OSError as exc:
                 warn(f"{images_root / info.path}: skipped, cannot read the image size: {exc}")
                 continue
-        images.append(ImageInfo(info.path, size, info.image_id))
+        images.append(ImageInfo(info.path, size, info.image_id, info.attributes))
     kept = {info.path for info in images}
     return Dataset(images, [lab for lab in dataset.labels if lab.image in kept], dataset.ontology)
 

@@ -42,6 +42,13 @@ def _rle(mask: Mask) -> dict[str, Any]:
     return merged
 
 
+def bitmap_mask(bitmap: np.ndarray) -> Mask:
+    """A ``(h, w)`` 0/1 array as an RLE :class:`Mask` (compressed COCO RLE, JSON-ready)."""
+    size = (int(bitmap.shape[0]), int(bitmap.shape[1]))
+    rle = cocomask.encode(np.asfortranarray(bitmap.astype(np.uint8)))
+    return Mask(size, rle=compress_rle(rle, size))
+
+
 def mask_area(mask: Mask) -> float:
     """Pixel count of the mask as COCO evaluates it (polygons are rasterised first)."""
     return float(cocomask.area(_rle(mask)))

@@ -3,7 +3,9 @@
 Category ids in a file are arbitrary; classes are kept by name, ordered by id. An annotation with a ``score``
 is a model prediction (``source="model"``, confidence = score); written model labels carry ``score`` again.
 Crowd annotations (``iscrowd=1``) mark a region of many objects rather than one instance and are skipped, as
-Ultralytics' converter does.
+Ultralytics' converter does. Label attributes (an OCR transcript ``text``, …) travel as an annotation's
+``attributes`` object, the place CVAT's and Datumaro's COCO exports give them; image attributes (colours,
+sharpness, …) as an image entry's.
 """
 
 from __future__ import annotations
@@ -76,7 +78,11 @@ def _parse_images(items: list[Any], *, origin: str) -> dict[int, ImageInfo]:
                              f"got {item.get('width')!r} and {item.get('height')!r}")
         if image_id in images:
             raise InputError(f"{where}: the id is used by two images ({images[image_id].path} and {name})")
-        images[image_id] = ImageInfo(name, (height, width), image_id)
+        attributes = item.get("attributes") or {}
+        if not isinstance(attributes, Mapping) or not all(
+                isinstance(v, str | int | float | bool) for v in attributes.values()):
+            raise InputError(f"{where}: attributes must be an object of strings, numbers or booleans")
+        images[image_id] = ImageInfo(name, (height, width), image_id, dict(attributes))
     return images
 
 
@@ -123,7 +129,12 @@ def _parse_annotation(ann: Any, *, index: int, images: Mapping[int, ImageInfo], 
         if score is None or not 0.0 <= score <= 1.0:
             raise InputError(f"{where}: score must be a number from 0 to 1, got {ann['score']!r}")
         provenance, confidence = Provenance(source="model"), score
-    return Label(image.path, name, confidence, provenance, box=clipped, mask=mask)
+    attributes = ann.get("attributes") or {}
+    if not isinstance(attributes, Mapping) or not all(
+            isinstance(v, str | int | float | bool) for v in attributes.values()):
+        raise InputError(f"{where}: attributes must be an object of strings, numbers or booleans, "
+                         f"got {attributes!r}")
+    return Label(image.path, name, confidence, provenance, box=clipped, mask=mask, attributes=dict(attributes))
 
 
 def _show(values: tuple[float, ...]) -> str:
@@ -200,7 +211,10 @@ def format_coco(dataset: Dataset) -> dict[str, Any]:
         else:
             ids[info.path] = info.image_id
         h, w = info.image_size
-        out_images.append({"id": ids[info.path], "file_name": info.path, "width": w, "height": h})
+        entry: dict[str, Any] = {"id": ids[info.path], "file_name": info.path, "width": w, "height": h}
+        if info.attributes:
+            entry["attributes"] = dict(info.attributes)
+        out_images.append(entry)
     annotations = [_format_annotation(lab, i, image_id=ids[lab.image], ontology=dataset.ontology)
                    for i, lab in enumerate(dataset.labels, start=1)]
     categories = [{"id": i, "name": name} for i, name in enumerate(dataset.ontology.classes, start=1)]
@@ -230,6 +244,8 @@ def _format_annotation(lab: Label, ann_id: int, *, image_id: int, ontology: Onto
     }
     if lab.source == "model":
         ann["score"] = lab.confidence
+    if lab.attributes:
+        ann["attributes"] = dict(lab.attributes)
     return ann
 
 

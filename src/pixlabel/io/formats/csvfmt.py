@@ -146,7 +146,9 @@ def _box(row: Mapping[str, str], *, where: str) -> Box | None:
 
 
 def format_labels_csv(labels: Iterable[Label], *, images: Iterable[ImageInfo] = ()) -> str:
-    """labels.csv text: the contract columns, provenance columns, then box columns when any label has a box.
+    """labels.csv text: the contract columns, provenance columns, box columns when any label has a box, then
+    one column per label attribute name when any label has attributes (an OCR transcript is ``text``; a name
+    that is already a column gets an ``attr_`` prefix). Attribute columns are written, not read back.
 
     ``images`` without labels are listed with an empty label so an unlabeled image survives a round trip.
 
@@ -156,6 +158,8 @@ def format_labels_csv(labels: Iterable[Label], *, images: Iterable[ImageInfo] = 
     labels = list(labels)
     with_boxes = any(lab.box for lab in labels)
     columns = [*LABELS_CSV_COLUMNS, *PROVENANCE_COLUMNS, *(BOX_COLUMNS if with_boxes else ())]
+    names = sorted({k for lab in labels for k in lab.attributes})
+    columns += [f"attr_{k}" if k in columns else k for k in names]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
@@ -166,6 +170,10 @@ def format_labels_csv(labels: Iterable[Label], *, images: Iterable[ImageInfo] = 
         if lab.box:
             h, w = lab.box.image_size
             row += [fmt_num(v) for v in (lab.box.x1, lab.box.y1, lab.box.x2, lab.box.y2)] + [str(w), str(h)]
+        elif with_boxes and names:
+            row += [""] * len(BOX_COLUMNS)  # keep the attribute cells under their headers
+        if names:
+            row += [str(lab.attributes.get(k, "")) for k in names]
         writer.writerow(row)
     labelled = {lab.image for lab in labels}
     for info in images:
