@@ -125,7 +125,11 @@ def main() -> None:
     ap.add_argument("--method", default="auto")
     ap.add_argument("--work", type=Path, default=Path("/tmp/pixlabel-suite"))
     ap.add_argument("--out", type=Path, default=Path("bench/out/suite.json"))
+    ap.add_argument("--table", type=Path, help="only print the tables of an earlier run's JSON")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return
 
     rows, sets_info = [], {}
     for name in args.sets:
@@ -170,6 +174,18 @@ def table(result: dict) -> str:
                      f"| {m('labelspreading_accuracy'):.1%} | {m('accuracy') - m('best_baseline'):+.1%} | {prec} "
                      f"| {m('accepted_coverage'):.1%} | {m('ece'):.1%} | {m('flagged_correct'):.1%} "
                      f"| {m('cv_regret'):.1%} |")
+    scored = [r for r in result["runs"] if len(r["pool_accuracy_by_candidate"]) > 1 and any(
+        v is not None for v in r["cv"].values())]
+    if scored:
+        hit = np.mean([r["cv_regret"] <= 1e-9 for r in scored])
+        lines.append(f"\nCV on the seeds chose the candidate that was best on the pool in {hit:.0%} of the {len(scored)} "
+                     f"cells with held-out seeds; mean regret {np.mean([r['cv_regret'] for r in scored]):.1%} "
+                     f"(max {np.max([r['cv_regret'] for r in scored]):.1%}).")
+    accepting = [r for r in result["runs"] if r["accepted_precision"] is not None]
+    if accepting:
+        ok = np.mean([r["accepted_precision"] >= 0.97 for r in accepting])
+        lines.append(f"Runs that auto-accepted anything: {len(accepting)} of {len(result['runs'])}; accepted "
+                     f"precision >= 97% in {ok:.0%} of them.")
     return "\n".join(lines)
 
 

@@ -96,7 +96,7 @@ def _grey_set(name: str, images: np.ndarray, labels: np.ndarray, classes: tuple[
     return SuiteSet(name, root, paths, labels.astype(np.int64), classes, traits)
 
 
-def fashion_mnist(work: Path, n: int = 10_000) -> SuiteSet:
+def fashion_mnist(work: Path, n: int = 5_000) -> SuiteSet:
     from pixlabel.datasets import fashion_mnist as load, subsample
 
     ds = subsample(load(), n, seed=0)
