@@ -114,3 +114,12 @@ def test_self_training_that_scores_best_is_not_traded_for_an_ensemble() -> None:
     fitted = {n: np.zeros((1, 2)) for n in ("poisson", "ensemble", "selftrain")}
     assert _choose({"poisson": r("poisson", .80), "ensemble": r("ensemble", .81), "selftrain": r("selftrain", .83)},
                    fitted) == "selftrain"
+
+
+def test_one_wrong_held_out_seed_in_twenty_refuses_a_97_percent_threshold() -> None:
+    choice = ThresholdChoice(0.9, 0.97, 0.4, True)
+    n = 40
+    refused, why = check_heldout_support(choice, [0.95] * n, [True] * (n - 2) + [False] * 2, target_precision=0.97)
+    assert not refused.met and "95% correct" in why
+    kept, _ = check_heldout_support(choice, [0.95] * n, [True] * (n - 1) + [False], target_precision=0.97)
+    assert kept.met  # 39/40 = 97.5%

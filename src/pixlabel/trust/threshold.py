@@ -184,13 +184,14 @@ def min_heldout_support(target_precision: float) -> int:
 
 
 def check_heldout_support(choice: ThresholdChoice, heldout_confidence: ArrayLike, heldout_correct: ArrayLike, *,
-                          target_precision: float, z: float = 2.0) -> tuple[ThresholdChoice, str]:
+                          target_precision: float) -> tuple[ThresholdChoice, str]:
     """Keep a pool-estimated threshold only where the held-out seeds back it: enough of them at or above it
-    (:func:`min_heldout_support`) and their precision there no more than ``z`` standard errors below the
-    target. Returns the choice (or accept-nothing) and, when refused, why in words.
+    (:func:`min_heldout_support`) and at least ``target_precision`` of those right. Returns the choice (or
+    accept-nothing) and, when refused, why in words.
 
     The pool rule trusts the calibration; calibration fitted on a few dozen held-out seeds extrapolates at its
-    top end (on colour clip art at 5 labels/class it accepted 2-6% of the pool at 83-88% precision).
+    top end (on colour clip art at 5 labels/class it accepted 2-6% of the pool at 83-88% precision; on a 5k
+    Fashion-MNIST sample at 10/class, 93% with a tolerance of 2 standard errors on the held-out precision).
 
     >>> c = ThresholdChoice(0.9, 0.97, 0.5, True)
     >>> check_heldout_support(c, [0.95] * 10, [True] * 10, target_precision=0.97)[0].met
@@ -208,8 +209,7 @@ def check_heldout_support(choice: ThresholdChoice, heldout_confidence: ArrayLike
                          f"needed to check {target_precision:.0%} precision, so nothing is auto-accepted "
                          "(label more images to get auto-acceptance)")
     precision = float(correct[above].mean())
-    floor = target_precision - z * float(np.sqrt(target_precision * (1 - target_precision) / n))
-    if precision < floor:
+    if precision < target_precision:
         return nothing, (f"held-out seeds above the threshold were {precision:.0%} correct ({n} seeds), too far "
                          f"below the {target_precision:.0%} target: nothing is auto-accepted")
     return choice, ""
