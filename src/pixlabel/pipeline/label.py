@@ -22,11 +22,20 @@ from pixlabel.backbones.embed import EmbedResult
 from pixlabel.config import save_config
 from pixlabel.engines import get_engine
 from pixlabel.errors import InputError
+from pixlabel.io.images import IMAGE_EXTENSIONS, FoundFile, scan_images
 from pixlabel.io.ingest import ingest
 from pixlabel.labelers.protocol import Pool
 from pixlabel.pipeline.config import LabelConfig
 from pixlabel.pipeline.decide import Decision, decide
-from pixlabel.pipeline.seeds import check_seeds, seeds_from_csv, seeds_from_folders
+from pixlabel.pipeline.seeds import (
+    SeedRow,
+    check_identical_seeds,
+    check_seed_paths,
+    check_seeds,
+    drop_unreadable_seeds,
+    read_seed_rows,
+    seeds_from_folders,
+)
 from pixlabel.records import Label, Provenance
 from pixlabel.store import LabelStore, open_store
 from pixlabel.workspace import Workspace
@@ -53,6 +62,7 @@ class LabelRun:
     y: np.ndarray  # (M,) their class index
     embeddings: np.ndarray  # (N, D)
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the run itself has to say (skipped seeds, duplicates)
 
 
 class StageTimer:
@@ -75,13 +85,16 @@ def _store_for(config: LabelConfig, ws: Workspace) -> LabelStore:
     return open_store(config.db or ws.db_path)
 
 
-def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], store: LabelStore
-                 ) -> tuple[dict[str, str], set[str], set[str]]:
+def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], store: LabelStore, *,
+                 rows: list[SeedRow] | None = None) -> tuple[dict[str, str], set[str], set[str]]:
     """Seeds = SEED.csv (or ImageFolder dirs) + every human label already in the store (review corrections,
     which outrank the seed file). Also returns the paths whose human label is already stored as is, and the
-    paths of review corrections (human labels not from the seed file)."""
+    paths of review corrections (human labels not from the seed file). ``rows``: the seed file already read."""
     if config.labels:
-        seeds = seeds_from_csv(Path(config.labels), set(paths), bad_paths=errors)
+        if rows is None:
+            rows = read_seed_rows(Path(config.labels))
+        check_seed_paths(rows, set(paths) | set(errors), origin=config.labels, root=config.images)
+        seeds = {r.path: r.label for r in rows if r.path not in errors}
     else:
         seeds = {p: c for p, c in seeds_from_folders(paths).items() if p not in errors}
     known = set(paths)
@@ -93,6 +106,45 @@ def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], 
             if lab.provenance.labeler != "seed":
                 reviewed.add(lab.image)
     return seeds, stored, reviewed
+
+
+def _check_files(config: LabelConfig) -> None:
+    """Files named by flags exist (a typo must not surface after an hour of embedding)."""
+    for key, value in (("--labels", config.labels), ("--weights", config.weights),
+                       ("--prompts", config.prompts if config.zero_shot else None)):
+        if value and not Path(value).is_file():
+            raise InputError(f"{key} {value!r}: no such file")
+
+
+@dataclass
+class Preflight:
+    """What the checks before ingest found: the folder listing and the validated seeds."""
+
+    listing: tuple[list[FoundFile], list[tuple[str, str]]]
+    seeds: dict[str, str]
+    stored: set[str]
+    reviewed: set[str]
+    classes: list[str]
+    origin: str
+
+
+def preflight(config: LabelConfig, store: LabelStore) -> Preflight:
+    """Every input check that needs no pixels, on a directory listing: seed file readable and well-formed, rows
+    naming files in the folder, no byte-identical seeds with two classes, >= 2 classes, each declared class
+    seeded. No image is hashed or decoded here except seeds that share a size with a differently-labeled seed."""
+    _check_files(config)
+    listing = scan_images(config.images)  # names and sizes only
+    found = {f.path: f for f in listing[0]}
+    if not found:
+        raise InputError(f"{config.images}: no image files found (looked for "
+                         f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    rows = read_seed_rows(Path(config.labels)) if config.labels else None
+    seeds, stored, reviewed = _seed_labels(config, list(found), {}, store, rows=rows)
+    origin = config.labels or f"{config.images} (ImageFolder layout: CLASS/image files are seeds)"
+    classes = check_seeds(seeds, origin=origin, declared=_declared(config), zero_shot=config.zero_shot)
+    if rows is not None:
+        check_identical_seeds(rows, found, origin=origin)
+    return Preflight(listing, seeds, stored, reviewed, classes, origin)
 
 
 def _declared(config: LabelConfig) -> list[str]:
@@ -127,8 +179,11 @@ def run_label(config: LabelConfig) -> LabelRun:
 
 
 def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, timer: StageTimer) -> LabelRun:
+    with timer.stage("check"):
+        pre = preflight(config, store)
     with timer.stage("ingest"):
-        scanned = ingest(config.images, max_pixels=config.max_pixels, decode=False, workers=config.workers)
+        scanned = ingest(config.images, max_pixels=config.max_pixels, decode=False, workers=config.workers,
+                         listing=pre.listing)
         if not scanned.images:
             raise InputError(f"{config.images}: no readable images found")
         store.sync_images((f.path, f.content_hash) for f in scanned.images)
@@ -146,9 +201,9 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
     if len(paths) < 2:
         raise InputError(f"{config.images}: only {len(paths)} readable image(s); need at least 2")
 
-    seeds, stored, reviewed = _seed_labels(config, paths, dict(errors), store)
-    origin = config.labels or f"{config.images} (ImageFolder layout: CLASS/image files are seeds)"
-    classes = check_seeds(seeds, origin=origin, declared=_declared(config), zero_shot=config.zero_shot)
+    seeds, run_notes = drop_unreadable_seeds(pre.seeds, set(paths), pre.classes, origin=pre.origin,
+                                             zero_shot=config.zero_shot)
+    stored, reviewed, classes = pre.stored, pre.reviewed, pre.classes
     store.ensure_classes(classes)
     store.put_labels([Label(p, c, 1.0, Provenance(source="human", labeler="seed"))
                       for p, c in seeds.items() if p not in stored], run_id=run_id, actor="seed")
@@ -187,7 +242,7 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
         store.export_labels_csv(ws.labels_csv)
         store.export_errors_csv(ws.errors_csv)
     run = LabelRun(ws, classes, paths, seeds, predicted, confidence, accepted, decision, errors,
-                   config.images, emb.thumbs, labeled_idx, y, emb.embeddings, timer.timings)
+                   config.images, emb.thumbs, labeled_idx, y, emb.embeddings, timer.timings, run_notes)
     with timer.stage("report"):
         from pixlabel.pipeline.report import write_run_report
 
