@@ -13,20 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from pixlabel.backbones import create_backbone
-from pixlabel.backbones.embed import EmbedResult
 from pixlabel.config import save_config
-from pixlabel.engines import get_engine
 from pixlabel.errors import InputError
 from pixlabel.io.images import IMAGE_EXTENSIONS, FoundFile, scan_images
 from pixlabel.io.ingest import ingest
-from pixlabel.labelers.protocol import Pool
 from pixlabel.pipeline.config import LabelConfig
-from pixlabel.pipeline.decide import Decision, decide
 from pixlabel.pipeline.seeds import (
     SeedRow,
     check_identical_seeds,
@@ -39,6 +35,9 @@ from pixlabel.pipeline.seeds import (
 from pixlabel.records import Label, Provenance
 from pixlabel.store import LabelStore, open_store
 from pixlabel.workspace import Workspace
+
+if TYPE_CHECKING:  # torch, sklearn and cleanlab load after the input checks, not before them (seconds)
+    from pixlabel.pipeline.decide import Decision
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +186,15 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
         if not scanned.images:
             raise InputError(f"{config.images}: no readable images found")
         store.sync_images((f.path, f.content_hash) for f in scanned.images)
+    from pixlabel.engines import get_engine
+    from pixlabel.labelers.protocol import Pool
+    from pixlabel.pipeline.decide import decide
+
     with timer.stage("embed"):
         backbone = create_backbone(config.backbone, weights=Path(config.weights) if config.weights else None,
                                    image_size=config.image_size)
         engine = get_engine(config.engine, address=config.ray_address)  # local, or Ray Data actors
-        emb: EmbedResult = engine.embed(scanned.images, backbone, cache_dir=ws.cache_dir,
+        emb = engine.embed(scanned.images, backbone, cache_dir=ws.cache_dir,
                                         batch_size=config.batch_size, workers=config.workers,
                                         precision=config.precision, max_pixels=config.max_pixels)
     errors = sorted(scanned.errors + emb.errors)

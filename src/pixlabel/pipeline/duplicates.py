@@ -1,0 +1,135 @@
+"""Exact and near duplicates in a run's pool. Arrays in, groups out; :func:`write_duplicates_csv` is the thin writer.
+
+Exact duplicates share a content hash (ingest computes it): they are one image and get one label. Near
+duplicates are different files whose embeddings point the same way (cosine >= ``NEAR_THRESHOLD``): a re-encode, a
+resize, a small crop. They are reported, not merged: two near-identical photos may still be two classes.
+
+>>> exact_groups(["a", "b", "a", "c", "b"])
+[[0, 2], [1, 4]]
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from pixlabel.labelers.graph import knn_search, reduce_dim
+
+# Cosine of backbone embeddings at or above which two different files count as near duplicates; measured by
+# bench/near_duplicates.py (docs/results.md): the lowest value at which at most 1 in 1,000 images of any real
+# set there (Fashion-MNIST, openclipart colour files) has a distinct image that close.
+NEAR_THRESHOLD = 0.97
+CANDIDATES = 8  # neighbours per image searched in a 64-d PCA space; cosines are then checked at full width
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """Groups of pool rows, each sorted, groups ordered by their first row."""
+
+    exact: list[list[int]]  # same content hash, >= 2 rows each
+    near: list[list[int]]  # different contents within ``threshold`` of each other (with their exact copies)
+    threshold: float
+
+    def exact_rows(self) -> int:
+        """Images that are an extra copy of another (rows in exact groups beyond the first of each)."""
+        return sum(len(g) - 1 for g in self.exact)
+
+
+def exact_groups(hashes: Sequence[str]) -> list[list[int]]:
+    """Rows sharing a content hash, for every hash held by two or more rows."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, h in enumerate(hashes):
+        rows[h].append(i)
+    return sorted((g for g in rows.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def unique_rows(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: the first row of each distinct hash (M,), and for every row its position in it (N,).
+
+    >>> [a.tolist() for a in unique_rows(["a", "b", "a"])]
+    [[0, 1], [0, 1, 0]]
+    """
+    first: dict[str, int] = {}
+    inverse = np.empty(len(hashes), dtype=np.int64)
+    for i, h in enumerate(hashes):
+        inverse[i] = first.setdefault(h, len(first))
+    reps = np.zeros(len(first), dtype=np.int64)
+    for i in range(len(hashes) - 1, -1, -1):
+        reps[inverse[i]] = i
+    return reps, inverse
+
+
+def near_pairs(embeddings: np.ndarray, *, threshold: float = NEAR_THRESHOLD, seed: int = 0) -> np.ndarray:
+    """``(P, 2)`` row pairs ``i < j`` whose cosine similarity is >= ``threshold``.
+
+    Candidates are each row's ``CANDIDATES`` nearest neighbours in a 64-d PCA space (faiss; exact up to 300k
+    rows), so 70k embeddings take seconds rather than a full N x N product; the cosine is then computed on the
+    full embeddings, so the threshold means the same thing as in the benchmark that set it.
+    """
+    x = np.asarray(embeddings, dtype=np.float32)
+    n = len(x)
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    neighbours, _ = knn_search(reduce_dim(unit, dim=64, seed=seed), min(CANDIDATES + 1, n))  # (N, k), self first
+    i = np.repeat(np.arange(n), neighbours.shape[1])
+    j = neighbours.reshape(-1)
+    keep = (j >= 0) & (i != j)
+    i, j = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep])
+    pairs = np.unique(np.stack([i, j], axis=1), axis=0)
+    if not len(pairs):
+        return pairs
+    cos = np.einsum("ij,ij->i", unit[pairs[:, 0]], unit[pairs[:, 1]])
+    return pairs[cos >= threshold]
+
+
+def find_duplicates(hashes: Sequence[str], embeddings: np.ndarray, *, threshold: float = NEAR_THRESHOLD,
+                    seed: int = 0) -> Duplicates:
+    """Exact groups by hash; near groups = connected components of :func:`near_pairs` over distinct contents,
+    each listed with every exact copy of its members. ``embeddings`` (N, D) in the rows of ``hashes``.
+
+    Components chain (a~b, b~c puts a, b, c together even if a is not near c); at a threshold this strict a
+    chain is a series of near-identical edits of one picture.
+    """
+    reps, inverse = unique_rows(hashes)
+    pairs = near_pairs(embeddings[reps], threshold=threshold, seed=seed)
+    near: list[list[int]] = []
+    if len(pairs):
+        m = len(reps)
+        graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
+        _, component = connected_components(graph, directed=False)
+        sizes = np.bincount(component)
+        members: dict[int, list[int]] = defaultdict(list)
+        for row, u in enumerate(inverse):
+            if sizes[component[u]] > 1:
+                members[int(component[u])].append(row)
+        near = sorted(members.values(), key=lambda g: g[0])
+    return Duplicates(exact_groups(hashes), near, threshold)
+
+
+def seed_conflicts(groups: list[list[int]], seed_class: dict[int, str]) -> list[list[int]]:
+    """Groups whose human seeds disagree: ``seed_class`` maps pool row -> class of the seeded rows.
+
+    >>> seed_conflicts([[0, 3], [1, 2]], {0: "cat", 3: "dog", 1: "cat"})
+    [[0, 3]]
+    """
+    return [g for g in groups if len({seed_class[r] for r in g if r in seed_class}) > 1]
+
+
+def write_duplicates_csv(dups: Duplicates, paths: Sequence[str], path: Path) -> None:
+    """``group,path,kind``: exact groups numbered first, then near groups; kind is ``exact`` or ``near``."""
+    with Path(path).open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["group", "path", "kind"])
+        number = 0
+        for kind, groups in (("exact", dups.exact), ("near", dups.near)):
+            for g in groups:
+                number += 1
+                w.writerows([number, paths[r], kind] for r in g)
