@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,13 +114,78 @@ def find_duplicates(hashes: Sequence[str], embeddings: np.ndarray, *, threshold:
     return Duplicates(exact_groups(hashes), near, threshold)
 
 
-def seed_conflicts(groups: list[list[int]], seed_class: dict[int, str]) -> list[list[int]]:
+def seed_conflicts(groups: list[list[int]], seed_class: Mapping[int, int | str]) -> list[list[int]]:
     """Groups whose human seeds disagree: ``seed_class`` maps pool row -> class of the seeded rows.
 
     >>> seed_conflicts([[0, 3], [1, 2]], {0: "cat", 3: "dog", 1: "cat"})
     [[0, 3]]
     """
     return [g for g in groups if len({seed_class[r] for r in g if r in seed_class}) > 1]
+
+
+@dataclass(frozen=True)
+class ContentSeeds:
+    """Seeds per distinct content: what the labelers train on when every file's copies are one image.
+
+    ``labeled``, ``y``, ``checkable`` and ``rows`` are aligned (S,): the content id (position in the unique
+    rows), its class, whether it may be held out, and the pool row of one of its human seeds. Contents whose
+    seeds disagree are left out: an image labeled both ways cannot teach either class.
+    """
+
+    labeled: np.ndarray
+    y: np.ndarray
+    checkable: np.ndarray
+    rows: np.ndarray
+    conflicts: list[list[int]]  # pool rows of every file of each content whose seeds disagree
+
+
+def seeds_by_content(inverse: np.ndarray, seed_rows: np.ndarray, seed_y: np.ndarray,
+                     checkable: np.ndarray) -> ContentSeeds:
+    """Collapse seeds (M,) onto contents: ``inverse`` (N,) maps pool rows to content ids (:func:`unique_rows`).
+
+    >>> c = seeds_by_content(np.array([0, 1, 0, 2]), np.array([0, 2, 3]), np.array([1, 1, 0]), np.ones(3, bool))
+    >>> c.labeled.tolist(), c.y.tolist(), c.rows.tolist()
+    ([0, 2], [1, 0], [0, 3])
+    """
+    classes: dict[int, set[int]] = defaultdict(set)
+    first: dict[int, int] = {}
+    check: dict[int, bool] = {}
+    for r, k, ok in zip(seed_rows.tolist(), seed_y.tolist(), np.asarray(checkable).tolist(), strict=True):
+        u = int(inverse[r])
+        classes[u].add(k)
+        first.setdefault(u, r)
+        check[u] = check.get(u, True) and bool(ok)  # a review correction among the copies: never held out
+    agreed = sorted(u for u, ks in classes.items() if len(ks) == 1)
+    disputed = {u for u, ks in classes.items() if len(ks) > 1}
+    conflicts = [np.flatnonzero(inverse == u).tolist() for u in sorted(disputed)]
+    return ContentSeeds(
+        labeled=np.array(agreed, dtype=np.int64),
+        y=np.array([next(iter(classes[u])) for u in agreed], dtype=np.int64),
+        checkable=np.array([check[u] for u in agreed], dtype=bool),
+        rows=np.array([first[u] for u in agreed], dtype=np.int64),
+        conflicts=sorted(conflicts, key=lambda g: g[0]),
+    )
+
+
+def duplicate_notes(dups: Duplicates, conflicts: list[list[int]], paths: Sequence[str],
+                    seed_class: Mapping[int, str], *, shown: int = 5) -> list[str]:
+    """What a person should hear about duplicates, in words; empty when there are none."""
+    notes = []
+    if dups.exact:
+        notes.append(f"{len(dups.exact)} group(s) of byte-identical files ({dups.exact_rows()} extra copies): each "
+                     "group is labeled once and all its copies share the label (duplicates.csv)")
+    for g in conflicts[:shown]:
+        said = ", ".join(f"{paths[r]} ({seed_class[r]})" for r in g if r in seed_class)
+        notes.append(f"human seeds disagree on one image (byte-identical files): {said}; not used as seeds, its "
+                     "unlabeled copies go to review")
+    if len(conflicts) > shown:
+        notes.append(f"{len(conflicts) - shown} more identical-file groups with disagreeing seeds (duplicates.csv)")
+    if dups.near:
+        near_conflicts = seed_conflicts(dups.near, seed_class)
+        extra = (f"; in {len(near_conflicts)} of them human seeds disagree, check them" if near_conflicts else "")
+        notes.append(f"{len(dups.near)} group(s) of near-duplicate files (embedding cosine >= {dups.threshold:g}): "
+                     f"reported in duplicates.csv, labeled separately{extra}")
+    return notes
 
 
 def write_duplicates_csv(dups: Duplicates, paths: Sequence[str], path: Path) -> None:

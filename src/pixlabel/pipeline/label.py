@@ -23,6 +23,15 @@ from pixlabel.errors import InputError
 from pixlabel.io.images import IMAGE_EXTENSIONS, FoundFile, scan_images
 from pixlabel.io.ingest import ingest
 from pixlabel.pipeline.config import LabelConfig
+from pixlabel.pipeline.duplicates import (
+    ContentSeeds,
+    Duplicates,
+    duplicate_notes,
+    find_duplicates,
+    seeds_by_content,
+    unique_rows,
+    write_duplicates_csv,
+)
 from pixlabel.pipeline.seeds import (
     SeedRow,
     check_identical_seeds,
@@ -32,6 +41,7 @@ from pixlabel.pipeline.seeds import (
     read_seed_rows,
     seeds_from_folders,
 )
+from pixlabel.pipeline.suspects import Suspect, suspects, write_suspects_csv
 from pixlabel.records import Label, Provenance
 from pixlabel.store import LabelStore, open_store
 from pixlabel.workspace import Workspace
@@ -40,6 +50,7 @@ if TYPE_CHECKING:  # torch, sklearn and cleanlab load after the input checks, no
     from pixlabel.pipeline.decide import Decision
 
 log = logging.getLogger(__name__)
+COPY_LABELER = "copy-of-seed"  # provenance of a model label copied from the seed of a byte-identical file
 
 
 @dataclass
@@ -57,11 +68,14 @@ class LabelRun:
     errors: list[tuple[str, str]]
     images_root: str
     thumbs: np.ndarray  # (N, t, t, 3) uint8
-    labeled_idx: np.ndarray  # (M,) pool rows of the seeds
-    y: np.ndarray  # (M,) their class index
+    labeled_idx: np.ndarray  # (S,) a pool row per seeded image, aligned with the decision's seed arrays
+    y: np.ndarray  # (S,) their class index (copies of one image count once; every seed is in ``seeds``)
     embeddings: np.ndarray  # (N, D)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the run itself has to say (skipped seeds, duplicates)
+    duplicates: Duplicates | None = None
+    suspects: list[Suspect] = field(default_factory=list)  # flagged seeds, positions into labeled_idx / y
+    copy_of_seed: np.ndarray | None = None  # (N,) bool: not a seed, but byte-identical to one (took its label)
 
 
 class StageTimer:
@@ -105,6 +119,19 @@ def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], 
             if lab.provenance.labeler != "seed":
                 reviewed.add(lab.image)
     return seeds, stored, reviewed
+
+
+def _check_trainable(classes: list[str], content: ContentSeeds, paths: list[str], *, zero_shot: bool,
+                     origin: str) -> None:
+    """Each class still has a seed to learn from once seeds that disagree on one image are set aside."""
+    if zero_shot:
+        return
+    left = {classes[k] for k in content.y.tolist()}
+    lost = [c for c in classes if c not in left]
+    if lost:
+        shown = "; ".join(" = ".join(paths[r] for r in g) for g in content.conflicts[:3])
+        raise InputError(f"{origin}: class(es) {', '.join(lost)} have seeds only on images that are also seeded "
+                         f"with another class (byte-identical files: {shown}); give each class a seed of its own")
 
 
 def _check_files(config: LabelConfig) -> None:
@@ -211,41 +238,63 @@ def _run(config: LabelConfig, ws: Workspace, store: LabelStore, run_id: int, tim
     store.put_labels([Label(p, c, 1.0, Provenance(source="human", labeler="seed"))
                       for p, c in seeds.items() if p not in stored], run_id=run_id, actor="seed")
     row = {p: i for i, p in enumerate(paths)}
-    labeled_idx = np.array([row[p] for p in seeds], dtype=np.int64)
-    y = np.array([classes.index(c) for c in seeds.values()], dtype=np.int64)
-    checkable = np.array([p not in reviewed for p in seeds], dtype=bool)
-    pool = Pool(emb.embeddings, emb.thumbs, config.seed)
+    seed_rows = np.array([row[p] for p in seeds], dtype=np.int64)  # (M,) every human seed
+    seed_y = np.array([classes.index(c) for c in seeds.values()], dtype=np.int64)
+    # Byte-identical files are one image: the labelers see each content once (no graph clique of copies, no
+    # copy of a training seed scored as held out), and every copy gets the one label back.
+    with timer.stage("duplicates"):
+        hashes = [f.content_hash for f in emb.files]
+        reps, inverse = unique_rows(hashes)  # (U,) first row of each content, (N,) content of each row
+        dups = find_duplicates(hashes, emb.embeddings, seed=config.seed)
+        write_duplicates_csv(dups, paths, ws.root / "duplicates.csv")
+    content = seeds_by_content(inverse, seed_rows, seed_y, np.array([p not in reviewed for p in seeds], bool))
+    seed_class = {int(r): classes[k] for r, k in zip(seed_rows, seed_y, strict=True)}
+    run_notes += duplicate_notes(dups, content.conflicts, paths, seed_class)
+    _check_trainable(classes, content, paths, zero_shot=config.zero_shot, origin=pre.origin)
+    pool = Pool(emb.embeddings[reps], None if emb.thumbs is None else emb.thumbs[reps], config.seed)
 
     fixed = {}
     if config.zero_shot:
         with timer.stage("zero-shot"):
             from pixlabel.pipeline.zero_shot import zero_shot_probs
 
-            fixed["zero-shot"] = zero_shot_probs(config, emb.files, classes, cache_dir=ws.cache_dir)
+            fixed["zero-shot"] = zero_shot_probs(config, [emb.files[r] for r in reps], classes,
+                                                 cache_dir=ws.cache_dir)
     with timer.stage("label"):
-        decision = decide(pool, labeled_idx, y, n_classes=len(classes), method=config.method,
+        decision = decide(pool, content.labeled, content.y, n_classes=len(classes), method=config.method,
                           target_precision=config.target_precision, seed=config.seed, max_folds=config.cv_folds,
-                          fixed=fixed, checkable=checkable)
-    predicted = decision.probs.argmax(1)
-    confidence = decision.confidence
+                          fixed=fixed, checkable=content.checkable)
+    predicted = decision.probs.argmax(1)[inverse]  # (N,) back to every file
+    confidence = decision.confidence[inverse]
+    rounds = np.asarray(decision.rounds)[inverse]
     accepted = confidence >= decision.threshold.threshold
-    predicted[labeled_idx], confidence[labeled_idx], accepted[labeled_idx] = y, 1.0, True
+    seeded = np.full(len(reps), -1, dtype=np.int64)  # class of each content with agreeing seeds
+    seeded[content.labeled] = content.y
+    copy_of_seed = seeded[inverse] >= 0  # copies of a seed take the seed's label
+    predicted[copy_of_seed], confidence[copy_of_seed], accepted[copy_of_seed] = seeded[inverse][copy_of_seed], 1.0, True
+    disputed = np.zeros(len(paths), bool)  # copies of an image the seeds disagree on: a person decides
+    disputed[[r for g in content.conflicts for r in g]] = True
+    accepted[disputed] = False
+    predicted[seed_rows], confidence[seed_rows], accepted[seed_rows] = seed_y, 1.0, True
 
     with timer.stage("store"):
         version = f"{backbone.cache_key}/{decision.method}"
         seed_set = set(seeds)
         model_labels = [
             Label(p, classes[predicted[i]], float(confidence[i]),
-                  Provenance(source="model", labeler=decision.method, model_version=version,
-                             round=int(decision.rounds[i])),
+                  Provenance(source="model", labeler=COPY_LABELER if copy_of_seed[i] else decision.method,
+                             model_version=version, round=int(rounds[i])),
                   status="accepted" if accepted[i] else "review")
             for i, p in enumerate(paths) if p not in seed_set
         ]
         store.put_labels(model_labels, run_id=run_id)
         store.export_labels_csv(ws.labels_csv)
         store.export_errors_csv(ws.errors_csv)
+        flagged = suspects(decision, content.y, content.labeled)
+        write_suspects_csv(flagged, [paths[r] for r in content.rows], classes, ws.root / "suspects.csv")
     run = LabelRun(ws, classes, paths, seeds, predicted, confidence, accepted, decision, errors,
-                   config.images, emb.thumbs, labeled_idx, y, emb.embeddings, timer.timings, run_notes)
+                   config.images, emb.thumbs, content.rows, content.y, emb.embeddings, timer.timings, run_notes,
+                   dups, flagged, copy_of_seed & ~np.isin(np.arange(len(paths)), seed_rows))
     with timer.stage("report"):
         from pixlabel.pipeline.report import write_run_report
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from pixlabel.pipeline.decide import Decision
     from pixlabel.pipeline.detect_label import DetectRun
@@ -19,6 +21,9 @@ def print_summary(run: LabelRun) -> None:
     print(accept_text(run))
     for note in [*run.notes, *d.notes]:
         print(f"note: {note}")
+    if run.suspects:
+        print(f"{len(run.suspects)} seed label(s) look wrong to the held-out model: see "
+              f"{run.workspace.root / 'suspects.csv'} (and the report)")
     if run.errors:
         print(f"{len(run.errors)} unreadable file(s): see {run.workspace.errors_csv}")
     _time_and_paths(run)
@@ -37,9 +42,17 @@ def cv_text(d: Decision) -> str:
 def accept_text(run: LabelRun) -> str:
     """How many model labels were accepted and why, in words: the reason when nothing was (never ``nan``)."""
     d = run.decision
-    n_model = len(run.paths) - len(run.seeds)
-    n_acc = int(run.accepted.sum()) - len(run.seeds)
+    copies = np.zeros(len(run.paths), bool) if run.copy_of_seed is None else run.copy_of_seed
+    n_copies = int(copies.sum())
+    n_model = len(run.paths) - len(run.seeds) - n_copies
+    n_acc = int(run.accepted[~copies].sum()) - len(run.seeds)
     target = f"{d.target_precision:.0%}"
+    copied = f" (and {n_copies} byte-identical copies of seed images took the seed's label)" if n_copies else ""
+    return _accepted(run, n_model, n_acc, target) + copied
+
+
+def _accepted(run: LabelRun, n_model: int, n_acc: int, target: str) -> str:
+    d = run.decision
     if n_acc > 0:
         precision = d.threshold.expected_precision
         expected = f"expected precision {precision:.1%}" if math.isfinite(precision) else "precision not estimated"
