@@ -17,10 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-
-from pixlabel.labelers.graph import knn_search, reduce_dim
 
 # Cosine of backbone embeddings at or above which two different files count as near duplicates; measured by
 # bench/near_duplicates.py (docs/results.md): the lowest value at which at most 1 in 1,000 images of any real
@@ -73,6 +69,8 @@ def near_pairs(embeddings: np.ndarray, *, threshold: float = NEAR_THRESHOLD, see
     rows), so 70k embeddings take seconds rather than a full N x N product; the cosine is then computed on the
     full embeddings, so the threshold means the same thing as in the benchmark that set it.
     """
+    from pixlabel.labelers.graph import knn_search, reduce_dim  # sklearn + faiss: only once images are embedded
+
     x = np.asarray(embeddings, dtype=np.float32)
     n = len(x)
     if n < 2:
@@ -102,6 +100,9 @@ def find_duplicates(hashes: Sequence[str], embeddings: np.ndarray, *, threshold:
     pairs = near_pairs(embeddings[reps], threshold=threshold, seed=seed)
     near: list[list[int]] = []
     if len(pairs):
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
         m = len(reps)
         graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
         _, component = connected_components(graph, directed=False)

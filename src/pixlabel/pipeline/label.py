@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from pixlabel.pipeline.duplicates import (
     write_duplicates_csv,
 )
 from pixlabel.pipeline.seeds import (
+    FolderFiles,
     SeedRow,
     check_identical_seeds,
     check_seed_paths,
@@ -98,19 +99,23 @@ def _store_for(config: LabelConfig, ws: Workspace) -> LabelStore:
     return open_store(config.db or ws.db_path)
 
 
-def _seed_labels(config: LabelConfig, paths: list[str], errors: dict[str, str], store: LabelStore, *,
-                 rows: list[SeedRow] | None = None) -> tuple[dict[str, str], set[str], set[str]]:
+def _seed_labels(config: LabelConfig, paths: Collection[str] | FolderFiles, errors: dict[str, str],
+                 store: LabelStore, *, rows: list[SeedRow] | None = None) -> tuple[dict[str, str], set[str], set[str]]:
     """Seeds = SEED.csv (or ImageFolder dirs) + every human label already in the store (review corrections,
     which outrank the seed file). Also returns the paths whose human label is already stored as is, and the
-    paths of review corrections (human labels not from the seed file). ``rows``: the seed file already read."""
+    paths of review corrections (human labels not from the seed file). ``rows``: the seed file already read;
+    ``paths``: the image files (a list, a set, or :class:`FolderFiles` that stats each path asked about)."""
+    known: Container[str] = paths if isinstance(paths, FolderFiles) else set(paths)
     if config.labels:
         if rows is None:
             rows = read_seed_rows(Path(config.labels))
-        check_seed_paths(rows, set(paths) | set(errors), origin=config.labels, root=config.images)
+        listed = known if not errors or isinstance(paths, FolderFiles) else {*paths, *errors}
+        check_seed_paths(rows, listed, origin=config.labels, root=config.images)
         seeds = {r.path: r.label for r in rows if r.path not in errors}
+    elif isinstance(paths, FolderFiles):
+        raise ValueError("the ImageFolder layout needs the listed paths, not FolderFiles")
     else:
         seeds = {p: c for p, c in seeds_from_folders(paths).items() if p not in errors}
-    known = set(paths)
     stored, reviewed = set(), set()
     for lab in store.labels(source="human"):
         if lab.box is None and lab.image in known:
@@ -144,9 +149,9 @@ def _check_files(config: LabelConfig) -> None:
 
 @dataclass
 class Preflight:
-    """What the checks before ingest found: the folder listing and the validated seeds."""
+    """What the checks before ingest found: the validated seeds, and the folder listing when it was needed."""
 
-    listing: tuple[list[FoundFile], list[tuple[str, str]]]
+    listing: tuple[list[FoundFile], list[tuple[str, str]]] | None
     seeds: dict[str, str]
     stored: set[str]
     reviewed: set[str]
@@ -155,20 +160,31 @@ class Preflight:
 
 
 def preflight(config: LabelConfig, store: LabelStore) -> Preflight:
-    """Every input check that needs no pixels, on a directory listing: seed file readable and well-formed, rows
-    naming files in the folder, no byte-identical seeds with two classes, >= 2 classes, each declared class
-    seeded. No image is hashed or decoded here except seeds that share a size with a differently-labeled seed."""
+    """Every input check that needs no pixels: seed file readable and well-formed, rows naming image files in the
+    folder, no byte-identical seeds with two classes, >= 2 classes, each declared class seeded.
+
+    A seed file is checked with one ``stat`` per row, so a bad one fails in about a second on any folder; only the
+    ImageFolder layout (where the folders are the seeds) lists the folder here, and ingest reuses that listing.
+    No image is hashed or decoded, except seeds that share a file size with a seed of another class."""
     _check_files(config)
-    listing = scan_images(config.images)  # names and sizes only
-    found = {f.path: f for f in listing[0]}
-    if not found:
-        raise InputError(f"{config.images}: no image files found (looked for "
-                         f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    listing = None
+    files: Collection[str] | FolderFiles
+    if config.labels:
+        if not Path(config.images).is_dir():
+            scan_images(config.images)  # raises the folder's own InputError (missing / not a folder)
+        files = FolderFiles(config.images)
+    else:
+        listing = scan_images(config.images)  # names and sizes only
+        files = [f.path for f in listing[0]]
+        if not files:
+            raise InputError(f"{config.images}: no image files found (looked for "
+                             f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
     rows = read_seed_rows(Path(config.labels)) if config.labels else None
-    seeds, stored, reviewed = _seed_labels(config, list(found), {}, store, rows=rows)
+    seeds, stored, reviewed = _seed_labels(config, files, {}, store, rows=rows)
     origin = config.labels or f"{config.images} (ImageFolder layout: CLASS/image files are seeds)"
     classes = check_seeds(seeds, origin=origin, declared=_declared(config), zero_shot=config.zero_shot)
-    if rows is not None:
+    if rows is not None and isinstance(files, FolderFiles):
+        found = {r.path: f for r in rows if (f := files.get(r.path)) is not None}
         check_identical_seeds(rows, found, origin=origin)
     return Preflight(listing, seeds, stored, reviewed, classes, origin)
 
