@@ -19,6 +19,7 @@ from pixlabel.cli.main import main
 from pixlabel.datasets import fashion_mnist
 from pixlabel.pipeline.duplicates import (
     Duplicates,
+    centered_unit,
     exact_groups,
     find_duplicates,
     near_pairs,
@@ -66,7 +67,7 @@ def test_near_pairs_match_brute_force_cosine_on_real_images() -> None:
     planted = [(3, 600), (77, 601), (400, 602)]
     copies = np.stack([x[i] + rng.normal(0, 0.3, x.shape[1]).astype(np.float32) for i, _ in planted])
     emb = np.concatenate([x, copies])  # a slightly noisy copy of three digits
-    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    unit = centered_unit(emb)
     sim = unit @ unit.T
     np.fill_diagonal(sim, -1)
     natural = max(sim[i, j] for i in range(600) for j in range(i + 1, 600))  # the closest distinct pair
@@ -76,9 +77,9 @@ def test_near_pairs_match_brute_force_cosine_on_real_images() -> None:
     assert near_pairs(emb, threshold=threshold).tolist() == [list(p) for p in planted]
     # at a loose threshold many same-digit pairs qualify; the candidate search may skip edges inside a dense
     # cluster, but the groups (connected components) must be the brute-force ones
-    brute = np.argwhere(np.triu(sim >= 0.95, 1))
+    brute = np.argwhere(np.triu(sim >= 0.9, 1))
     assert len(brute) > 50
-    assert _components(near_pairs(emb, threshold=0.95), len(emb)) == _components(brute, len(emb))
+    assert _components(near_pairs(emb, threshold=0.9), len(emb)) == _components(brute, len(emb))
 
 
 def _components(pairs: np.ndarray, n: int) -> list[list[int]]:
