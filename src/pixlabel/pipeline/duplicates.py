@@ -20,11 +20,13 @@ import numpy as np
 
 # Cosine (of pool-centred embeddings) at or above which two different files count as near duplicates. Measured by
 # bench/near_duplicates.py (docs/results.md) on Fashion-MNIST (10k) and 1,438 openclipart colour files at 96 and
-# 224 px: at 0.99 at most 0.14% of images have a *different* picture that close (0 on Fashion-MNIST), while 0.98
+# 224 px: at 0.99, 2 of 1,438 openclipart files (two near-identical toolbar icons) and none of the Fashion-MNIST
+# images have a *different* picture (16x16 thumbnails differ) that close, while 0.98
 # already gives 2.4% on openclipart. The price is recall: 14-38% of edited copies (JPEG, half size, 4% crop, +10%
 # brightness) reach it; re-saved files (same pixels) always do. Uncentred cosines of these non-negative features
 # sit near 0.85 for unrelated Fashion-MNIST items; centring spreads them out.
 NEAR_THRESHOLD = 0.99
+EXACT_LIMIT = 20_000  # rows up to which the candidate search is exact
 CANDIDATES = 16  # neighbours per image searched in a 64-d PCA space; cosines are then checked at full width
 
 
@@ -99,7 +101,9 @@ def near_pairs(embeddings: np.ndarray, *, threshold: float = NEAR_THRESHOLD, see
     if n < 2:
         return np.zeros((0, 2), dtype=np.int64)
     unit = centered_unit(x)
-    neighbours, _ = knn_search(_project(unit, seed=seed), min(CANDIDATES + 1, n))  # (N, k), self first
+    # (N, k), self first; HNSW past EXACT_LIMIT rows: 70k rows take ~4 s instead of ~20 s exact, and pairs this
+    # close are each other's nearest neighbours, which HNSW finds
+    neighbours, _ = knn_search(_project(unit, seed=seed), min(CANDIDATES + 1, n), exact_limit=EXACT_LIMIT)
     i = np.repeat(np.arange(n), neighbours.shape[1])
     j = neighbours.reshape(-1)
     keep = (j >= 0) & (i != j)
