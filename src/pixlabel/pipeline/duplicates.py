@@ -67,9 +67,10 @@ def unique_rows(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return reps, inverse
 
 
-def _project(unit: np.ndarray, *, dim: int = 64, seed: int = 0, fit_rows: int = 20_000) -> np.ndarray:
+def _project(unit: np.ndarray, *, dim: int = 64, seed: int = 0, fit_rows: int = 5_000) -> np.ndarray:
     """Top principal components, *not* whitened: whitening would blow up the low-variance directions where two
-    copies of a picture differ, and scatter near duplicates apart."""
+    copies of a picture differ, and scatter near duplicates apart. Fitted on a seeded sample of ``fit_rows``
+    (64 directions of a 1280-d feature are well estimated from 5k rows; 10k rows took 5 s on a busy CPU)."""
     if unit.shape[1] <= dim or len(unit) <= dim:
         return unit
     from sklearn.decomposition import PCA
