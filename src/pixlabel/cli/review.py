@@ -9,9 +9,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixlabel.review.server import ReviewConfig, serve
+if TYPE_CHECKING:  # fastapi loads when `review` runs, not for every pixlabel command (~0.5 s)
+    from pixlabel.review.server import ReviewConfig
 
 
 def register(sub: Any) -> None:
@@ -34,10 +35,14 @@ def register(sub: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ReviewConfig:
+    from pixlabel.review.server import ReviewConfig
+
     return ReviewConfig(workspace=args.workspace, host=args.host, port=args.port, tokens=tuple(args.token),
                         db=args.db, images=args.images)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pixlabel.review.server import serve
+
     serve(config_from_args(args))
     return 0

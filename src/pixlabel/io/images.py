@@ -126,13 +126,15 @@ def scan_images(root: Path | str) -> tuple[list[FoundFile], list[tuple[str, str]
                 seen_dirs.add((st.st_dev, st.st_ino))
                 keep.append(name)
         dirnames[:] = keep  # os.walk descends only into what is left here
+        # relative path once per folder, not per file: relpath per file was half of listing 70k files
+        folder, rel_dir = Path(dirpath), _relative(base, Path(dirpath))
         for name in filenames:
             if not is_image_name(name):
                 continue
-            abs_path = Path(dirpath, name)
-            rel = _relative(base, abs_path)
+            abs_path = folder / name
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             try:
-                st = os.stat(abs_path)  # follows symlinks; a broken one raises
+                st = os.stat(os.path.join(dirpath, name))  # follows symlinks; a broken one raises
             except OSError:
                 continue
             if not stat.S_ISREG(st.st_mode):

@@ -35,9 +35,13 @@ class IngestResult:
 
 
 def ingest(
-    root: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, decode: bool = True, workers: int = 2
+    root: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, decode: bool = True, workers: int = 2,
+    listing: tuple[list[FoundFile], list[tuple[str, str]]] | None = None,
 ) -> IngestResult:
     """Walk ``root``, hash every image and (with ``decode``) decode it fully in ``workers`` threads.
+
+    ``listing``: the :func:`scan_images` result of ``root`` when the caller already has it (``pixlabel label``
+    checks its seed file against the listing first), so the folder is not walked twice.
 
     One bad file never stops the run: it becomes an ``errors`` entry. Raises ``InputError`` only when
     ``root`` itself is missing or not a folder.
@@ -48,7 +52,7 @@ def ingest(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    found, problems = scan_images(root)
+    found, problems = listing if listing is not None else scan_images(root)
     result = IngestResult(errors=list(problems))
 
     def check(f: FoundFile) -> ImageFile | tuple[str, str]:

@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
-from pixlabel.backbones.registry import DEFAULT_BACKBONE
+from pixlabel.backbones.registry import DEFAULT_BACKBONE, MIN_IMAGE_SIZE
+from pixlabel.errors import InputError
 from pixlabel.io.images import DEFAULT_MAX_PIXELS
+
+MAX_IMAGE_SIZE = 1024  # a batch of 64 at 1024 px is already ~10 GB of CNN activations on the CPU
+CHOICES: dict[str, tuple[str, ...]] = {
+    "engine": ("local", "ray"),
+    "precision": ("auto", "fp32", "bf16"),
+    "task": ("classify", "detect", "segment", "ocr"),
+    "detector": ("fcos", "retinanet", "fasterrcnn", "maskrcnn"),
+}
+# Inclusive ranges of the numbers a user may give (None: unbounded). Checked when the config is built, so a
+# bad flag or config-file value fails before any image is read.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "image_size": (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+    "seed": (0, 2**32 - 1),  # numpy's seeding range
+    "batch_size": (1, 4096),
+    "workers": (1, 256),
+    "max_pixels": (1, None),
+    "cv_folds": (2, 20),  # one fold holds nothing out
+    "detector_size": (32, 4096),
+    "teacher_steps": (1, None),
+    "student_steps": (0, None),
+    "rounds": (0, 20),
+    "pseudo_threshold": (0.0, 1.0),
+}
+OPEN_RANGES: dict[str, tuple[float, float]] = {"target_precision": (0.0, 1.0)}  # ends excluded
 
 
 @dataclass(frozen=True)
@@ -46,20 +73,105 @@ class LabelConfig:
     segmenter: str | None = None  # sam:MODEL: masks from box prompts (--task segment) instead of Mask R-CNN
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.target_precision < 1.0:
-            raise ValueError(f"target_precision must be in (0, 1), got {self.target_precision}")
-        if self.engine not in ("local", "ray"):
-            raise ValueError(f"engine must be local or ray, got {self.engine!r}")
-        if self.task not in ("classify", "detect", "segment", "ocr"):
-            raise ValueError(f"task must be classify, detect, segment or ocr, got {self.task!r}")
-        if not all(0.25 <= x <= 4 for x in self.tta_scale_list):
-            raise ValueError(f"tta_scales must be numbers in [0.25, 4], got {self.tta_scales!r}")
-        if self.image_size is not None and self.image_size < 16:
-            raise ValueError(f"image_size must be at least 16, got {self.image_size}")
+        check_label_config(self)
 
     @property
     def tta_scale_list(self) -> tuple[float, ...]:
         try:
             return tuple(float(x) for x in str(self.tta_scales).split(",") if x.strip()) or (1.0,)
         except ValueError:
-            raise ValueError(f"tta_scales must be comma-separated numbers, got {self.tta_scales!r}") from None
+            raise InputError(f"{_name('tta_scales')} must be comma-separated numbers, e.g. 1,1.25; "
+                             f"got {self.tta_scales!r}") from None
+
+
+def _name(key: str) -> str:
+    """How a setting is named to the user: its flag, and the config-file key it also comes from."""
+    flag = {"flip_tta": "--no-flip-tta"}.get(key, "--" + key.replace("_", "-"))
+    return f"{flag} (config key {key})"
+
+
+def _check_type(config: LabelConfig, f: dataclasses.Field) -> None:
+    """Coerce or refuse a value of the wrong type: YAML gives ``image_size: big`` or ``seed: 1.5`` as is."""
+    value = getattr(config, f.name)
+    kind = str(f.type).split("|")[0].strip()
+    if value is None:
+        if "None" not in str(f.type):
+            raise InputError(f"{_name(f.name)} needs a value")
+        return
+    if kind == "bool":
+        ok = isinstance(value, bool)
+        what = "true or false"
+    elif kind == "int":
+        if isinstance(value, float) and value.is_integer():
+            object.__setattr__(config, f.name, int(value))
+            return
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        what = "a whole number"
+    elif kind == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        what = "a number"
+        if ok:
+            object.__setattr__(config, f.name, float(value))
+            return
+    elif kind == "str":
+        if isinstance(value, int | float) and not isinstance(value, bool):  # YAML reads ``tta_scales: 1`` as 1
+            object.__setattr__(config, f.name, str(value))
+            return
+        ok = isinstance(value, str)
+        what = "text"
+    else:
+        return
+    if not ok:
+        raise InputError(f"{_name(f.name)} must be {what}, got {value!r}")
+
+
+def _one_of(names: list[str] | tuple[str, ...]) -> str:
+    """``('a', 'b', 'c')`` -> ``'one of a, b or c'``; two names read ``'a or b'``."""
+    text = " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
+    return text if len(names) <= 2 else f"one of {text}"
+
+
+def _fmt(x: float | None) -> str:
+    return "" if x is None else f"{x:g}"
+
+
+def check_label_config(config: LabelConfig) -> None:
+    """Every setting's type, choice and range, named as the user gave it; raises ``InputError`` (exit 2).
+
+    >>> LabelConfig(images="i", out="o", target_precision=1.5)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    InputError: --target-precision (config key target_precision) must be between 0 and 1 (both excluded), got 1.5
+    """
+    for f in dataclasses.fields(config):
+        _check_type(config, f)
+    for key, allowed in CHOICES.items():
+        value = getattr(config, key)
+        if value not in allowed:
+            raise InputError(f"{_name(key)} must be {_one_of(allowed)}, got {value!r}")
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(config)}
+    for key, (lo, hi) in RANGES.items():
+        value = getattr(config, key)
+        if value is None:  # e.g. a size left to be chosen from the images
+            continue
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            what = "a whole number" if kinds[key].startswith("int") else "a number"
+            span = f"from {_fmt(lo)} to {_fmt(hi)}" if hi is not None else f"of at least {_fmt(lo)}"
+            raise InputError(f"{_name(key)} must be {what} {span}, got {value!r}")
+    for key, (lo, hi) in OPEN_RANGES.items():
+        value = getattr(config, key)
+        if not lo < value < hi:
+            raise InputError(f"{_name(key)} must be between {_fmt(lo)} and {_fmt(hi)} (both excluded), got {value!r}")
+    if not config.images.strip():
+        raise InputError("IMAGES: give the folder of images to label")
+    if not config.out.strip():
+        raise InputError("--out (config key out): give a workspace directory")
+    if config.method != "auto":
+        from pixlabel.labelers.registry import available
+
+        known = ["auto", *available()]
+        if config.method not in known:
+            raise InputError(f"{_name('method')} must be {_one_of(known)}, got {config.method!r}")
+    if config.classes is not None and len({c.strip() for c in config.classes.split(",") if c.strip()}) < 2:
+        raise InputError(f"{_name('classes')} must list at least two comma-separated classes, got {config.classes!r}")
+    if not all(0.25 <= x <= 4 for x in config.tta_scale_list):
+        raise InputError(f"{_name('tta_scales')} must be numbers from 0.25 to 4, got {config.tta_scales!r}")

@@ -18,10 +18,10 @@ REVIEW_PREVIEW = 24
 
 def build_report_data(run: LabelRun, *, truth: dict[str, float] | None = None) -> ReportData:
     d = run.decision
-    thumbs, labeled_idx, y = run.thumbs, run.labeled_idx, run.y
+    thumbs = run.thumbs
     classes = run.classes
-    is_seed = np.zeros(len(run.paths), bool)
-    is_seed[labeled_idx] = True
+    seed_paths = set(run.seeds)
+    is_seed = np.array([p in seed_paths for p in run.paths], dtype=bool)
     counts = {c: {"human": 0, "accepted": 0, "review": 0} for c in classes}
     for i, k in enumerate(run.predicted):
         key = "human" if is_seed[i] else ("accepted" if run.accepted[i] else "review")
@@ -33,20 +33,25 @@ def build_report_data(run: LabelRun, *, truth: dict[str, float] | None = None) -
     model_rows = np.flatnonzero(~is_seed)
     samples = {}
     for k, c in enumerate(classes):
-        rows = model_rows[(run.predicted[model_rows] == k) & run.accepted[model_rows]]
-        samples[c] = [example(int(i)) for i in rows[:SAMPLES_PER_CLASS]]
+        # accepted first, then the most confident of the rest: a class shows its model labels even when nothing
+        # was accepted (the note says so), so a person can see what the model means by each class
+        rows = model_rows[run.predicted[model_rows] == k]
+        rows = rows[np.lexsort((-run.confidence[rows], ~run.accepted[rows]))][:SAMPLES_PER_CLASS]
+        samples[c] = [example(int(i), "" if run.accepted[i] else "to review") for i in rows]
     review_rows = model_rows[~run.accepted[model_rows]]
     review_rows = review_rows[np.argsort(run.confidence[review_rows], kind="stable")][:REVIEW_PREVIEW]
-    cv_by_seed = {}
-    chosen = d.cv.get(d.method)
-    if chosen is not None and chosen.has_heldout:
-        cv_by_seed = dict(zip(chosen.heldout_idx.tolist(), chosen.heldout_probs.argmax(1).tolist(), strict=True))
     flagged = []
-    for s in d.flagged_seeds[:24]:
-        i = int(labeled_idx[s])
-        note = f"seed says {classes[y[s]]!r}, held-out model says {classes[cv_by_seed.get(int(s), y[s])]!r}"
-        flagged.append(Example(run.paths[i], classes[y[s]], 1.0, thumbs[i], note))
-    notes = list(d.notes) + [f"confidence calibration: {d.calibration} on {len(d.heldout_correct)} held-out seeds"]
+    for s in run.suspects[:24]:
+        i = int(run.labeled_idx[s.seed])
+        note = (f"seed says {classes[s.given]!r}, held-out model says {classes[s.suggested]!r} "
+                f"(score {s.score:.2f})")
+        flagged.append(Example(run.paths[i], classes[s.given], 1.0, thumbs[i], note))
+    if len(d.heldout_correct):
+        calibration = f"confidence calibration: {d.calibration} on {len(d.heldout_correct)} held-out seeds"
+    else:
+        calibration = ("confidence is not calibrated: too few seeds to hold any out (every class needs at least "
+                       "2), so every model label goes to review")
+    notes = [*run.notes, *d.notes, calibration]
     return ReportData(
         title=f"pixlabel report — {run.workspace.root}",
         images_root=run.images_root,

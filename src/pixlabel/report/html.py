@@ -139,8 +139,9 @@ def _example(e: Example) -> dict[str, Any]:
     }
 
 
-def _pct(x: float, digits: int = 1) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{100.0 * x:.{digits}f}%"
+def _pct(x: float, digits: int = 1, missing: str = "n/a") -> str:
+    """A fraction as a percentage; ``missing`` (words, never ``nan``) when it was not measured."""
+    return missing if x is None or math.isnan(x) else f"{100.0 * x:.{digits}f}%"
 
 
 def _seconds(s: float) -> str:
