@@ -9,6 +9,7 @@ median shorter side of a sample of the folder is at most ``TINY_SIDE``, else nat
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +54,10 @@ def choose_image_size(paths: Sequence[Path], *, seed: int = 0, native: int = NAT
     sides = []
     for p in list(paths)[::step][:SAMPLE]:
         try:
-            with Image.open(p) as im:  # lazy: reads the header, decodes nothing
-                sides.append(min(im.size))
+            with warnings.catch_warnings():  # a huge header is only measured here; ingest guards decoding
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(p) as im:  # lazy: reads the header, decodes nothing
+                    sides.append(min(im.size))
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError):  # unreadable: ingest reports it
             continue
         except Image.DecompressionBombError:
