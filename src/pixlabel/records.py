@@ -109,8 +109,14 @@ class Label:
     status: Status = "accepted"
     box: Box | None = None
     mask: Mask | None = None
+    # Boxes only. 0: one of the model's answers (shown for review, counted when an image is "done");
+    # >= 1: an alternative it also scored (another class where a more confident box already is, or a box too
+    # unlikely to be worth a reviewer's look), kept in exports because ranking metrics (mAP) reward it.
+    rank: int = 0
 
     def __post_init__(self) -> None:
+        if self.rank < 0:
+            raise ValueError(f"{self.image}: rank must be >= 0, got {self.rank}")
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"{self.image}: confidence {self.confidence} is not in [0, 1]")
         if self.status not in STATUSES:

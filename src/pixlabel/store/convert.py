@@ -37,10 +37,11 @@ def mask_from_json(data: Mapping[str, Any]) -> Mask:
 def snapshot(label: Label) -> dict[str, Any]:
     """What a label says, as JSON: compared to decide "unchanged" and written to history (old/new).
 
-    ``created_at`` is left out on purpose: re-putting the same prediction later is not a change.
+    ``created_at`` is left out on purpose: re-putting the same prediction later is not a change. ``rank`` is
+    there only when non-zero, so snapshots written before it existed still compare equal.
     """
     box = label.box
-    return {
+    snap: dict[str, Any] = {
         "label": label.label,
         "confidence": float(label.confidence),
         "source": label.provenance.source,
@@ -51,11 +52,14 @@ def snapshot(label: Label) -> dict[str, Any]:
         "box": None if box is None else [float(box.x1), float(box.y1), float(box.x2), float(box.y2)],
         "mask": None if label.mask is None else mask_to_json(label.mask),
     }
+    if label.rank:
+        snap["rank"] = int(label.rank)
+    return snap
 
 
 def snapshot_from_row(row: Any, *, class_name: str) -> dict[str, Any]:
     """``snapshot`` of a stored ``labels`` row without building a ``Label`` (hot path of large batches)."""
-    return {
+    snap: dict[str, Any] = {
         "label": class_name,
         "confidence": row.confidence,
         "source": row.source,
@@ -66,6 +70,9 @@ def snapshot_from_row(row: Any, *, class_name: str) -> dict[str, Any]:
         "box": None if row.x1 is None else [row.x1, row.y1, row.x2, row.y2],
         "mask": None if row.mask is None else mask_to_json(mask_from_json(row.mask)),
     }
+    if row.rank:
+        snap["rank"] = int(row.rank)
+    return snap
 
 
 def row_values(label: Label, *, image_id: int, class_id: int, run_id: int | None,
@@ -90,6 +97,7 @@ def row_values(label: Label, *, image_id: int, class_id: int, run_id: int | None
         "model_version": label.provenance.model_version,
         "round": int(label.provenance.round),
         "status": label.status,
+        "rank": int(label.rank),
         "created_at": created,
         "updated_at": now,
         "run_id": run_id,
@@ -112,6 +120,7 @@ def label_from_row(row: Any, *, path: str, class_name: str, image_size: tuple[in
         status=row.status,
         box=box,
         mask=None if row.mask is None else mask_from_json(row.mask),
+        rank=row.rank,
     )
 
 
