@@ -268,6 +268,7 @@ class BoxReviewMixin:
             alts = _alternatives_near(session, image.id, [new.box], class_names=class_ids)
             writes._apply(session, PutPlan(inserts=[(image.id, new)], deletes=alts), class_ids=class_ids,
                           run_id=None, actor=actor, reason="human correction", now=utcnow())
+            _drop_alternatives_if_done(session, image.id, actor=actor)
             # Ids only grow (``reserve_ids``) and the image is locked: the newest box of the image is this one.
             label_id = session.execute(select(func.max(LabelRow.id)).where(LabelRow.image_id == image.id)).scalar()
             return _read_item(session, int(label_id or 0))
@@ -285,6 +286,7 @@ class BoxReviewMixin:
             alts = _alternatives_near(session, image.id, [geometry, old.snapshot["box"]], class_names=class_ids)
             writes._apply(session, PutPlan(updates=[(old, new)], deletes=alts), class_ids=class_ids,
                           run_id=None, actor=actor, reason="human correction", now=utcnow())
+            _drop_alternatives_if_done(session, image.id, actor=actor)
             return _read_item(session, label_id)
 
     def delete_box(self, label_id: int, *, actor: str, path: str | None = None,
@@ -296,6 +298,7 @@ class BoxReviewMixin:
             alts = _alternatives_near(session, image.id, [old.snapshot["box"]], class_names=class_ids)
             writes._apply(session, PutPlan(deletes=[old, *alts]), class_ids=class_ids, run_id=None, actor=actor,
                           reason="human correction", now=utcnow())
+            _drop_alternatives_if_done(session, image.id, actor=actor)
 
     def accept_image_boxes(self, path: str, *, actor: str) -> int:
         """Every model box of ``path`` as it is becomes the reviewer's; the alternatives go. Returns how many
@@ -382,6 +385,19 @@ def _alternatives_near(session: Session, image_id: int, boxes: Sequence[Any], *,
             out.append(r)
             class_names.setdefault(r.snapshot["label"], class_id_of(session, r.snapshot["label"]))
     return out
+
+
+def _drop_alternatives_if_done(session: Session, image_id: int, *, actor: str) -> None:
+    """Once no model answer is left on an image, its remaining alternatives were guesses the reviewer passed
+    over: they go (with history), so the image is finished for the next run, "nothing else here" included."""
+    rows = _stored_boxes(session, image_id)
+    if any(r.source != "human" and not r.snapshot.get("rank") for r in rows):
+        return
+    alts = [r for r in rows if r.source != "human" and r.snapshot.get("rank")]
+    if alts:
+        class_ids = {r.snapshot["label"]: class_id_of(session, r.snapshot["label"]) for r in alts}
+        writes._apply(session, PutPlan(deletes=alts), class_ids=class_ids, run_id=None, actor=actor,
+                      reason="human correction", now=utcnow())
 
 
 def _read_item(session: Session, label_id: int) -> QueueItem:
