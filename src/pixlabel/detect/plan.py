@@ -10,6 +10,7 @@ final prediction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from pixlabel.budget import Effort
 
 SIZE_CAP = 512  # larger inputs cost more per step than the CPU budget repays; --detector-size overrides
 SIZE_FLOOR = 64  # below this the detector's coarse pyramid levels (stride 64, 128) have no pixels to see
+log = logging.getLogger(__name__)
 MAX_MINUTES = 30.0
 ROUNDS = {Effort.FAST: 0, Effort.BALANCED: 1, Effort.THOROUGH: 2}
 
@@ -58,6 +60,12 @@ class PredictCost:
 
 def training_seconds(left: float, cost: PredictCost, *, pseudo_passes: int, share: float) -> float:
     """Seconds for the next training stage: ``share`` of what is left after the final prediction and the
-    ``pseudo_passes`` still to come; never below 20 s. The teacher gets 0.6 when a student follows (the split
-    of the 0.70-mAP benchmark run), each student an equal part of the rest."""
-    return max(20.0, (left - cost.final() - pseudo_passes * cost.pseudo()) * share)
+    ``pseudo_passes`` still to come. The teacher gets 0.6 when a student follows (the split of the 0.70-mAP
+    benchmark run), each student an equal part of the rest. The passes are set aside up to half of what is
+    left: a budget too small for them still trains (and the run overruns) rather than training nothing."""
+    reserve = cost.final() + pseudo_passes * cost.pseudo()
+    if reserve > 0.5 * left:
+        log.warning("%.0f s left, but the prediction passes alone need about %.0f s: the run will overrun its "
+                    "budget (give more --time-budget, or fewer --tta-scales)", left, reserve)
+        reserve = 0.5 * left
+    return max(0.0, (left - reserve) * share)

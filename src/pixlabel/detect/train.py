@@ -36,7 +36,7 @@ class DetTrainConfig:
     seed: int = 0
     max_seconds: float | None = None  # stop early (cleanly, at a step boundary) past this wall time
     seconds: float | None = None  # plan the step count to fit this wall time
-    min_steps: int = 30
+    min_steps: int = 50  # with ``seconds``: however small the budget, a detector needs a few steps to be one
 
 
 def fit_detector(model: nn.Module, data: DetectionSet, cfg: DetTrainConfig, *, desc: str = "train detector",
@@ -114,7 +114,7 @@ def fit_detector(model: nn.Module, data: DetectionSet, cfg: DetTrainConfig, *, d
                 save(state())
                 last_save = now
             # the clock plan is a plan: a machine that slows down mid-stage must not eat the rest of the run
-            over = cfg.seconds is not None and now - t0 > 1.25 * cfg.seconds
+            over = cfg.seconds is not None and step >= cfg.min_steps and now - t0 > 1.25 * cfg.seconds
             if step >= planned["steps"] or (cfg.max_seconds and now - t0 > cfg.max_seconds) or over:
                 done = True
                 break
