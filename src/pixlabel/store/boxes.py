@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal_column, select, tuple_
+from sqlalchemy import case, func, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
 from pixlabel.errors import InputError
@@ -177,19 +177,21 @@ class BoxReviewMixin:
         return out
 
     def box_progress(self) -> BoxProgress:
-        """Counts for the box page, from the box-queue indexes and one pass over the boxes' image ids."""
+        """Counts for the box page, from the box indexes alone (no table scan at 10⁵ boxes)."""
         by_source = (select(LabelRow.source, func.count()).where(*_REVIEW_BOX).group_by(LabelRow.source)
                      .with_hint(LabelRow, "INDEXED BY ix_labels_box_source", "sqlite"))
         review = (select(func.count()).select_from(LabelRow).where(*_REVIEW_BOX, LabelRow.status == "review")
                   .with_hint(LabelRow, "INDEXED BY ix_labels_box_status", "sqlite"))
-        images = select(func.count(func.distinct(LabelRow.image_id))).where(*_REVIEW_BOX)
-        open_images = select(func.count(func.distinct(LabelRow.image_id))).where(*_REVIEW_BOX,
-                                                                                 LabelRow.status == "review")
+        # One ordered pass over ix_labels_box_image (image_id, status) counts images and open images; a
+        # count(DISTINCT image_id) with "status = ?" made SQLite sort through a temp B-tree (265 ms at 10⁵).
+        per_image = (select(LabelRow.image_id,
+                            func.max(case((LabelRow.status == "review", 1), else_=0)).label("open"))
+                     .where(*_REVIEW_BOX).group_by(LabelRow.image_id).subquery())
+        images = select(func.count(), func.coalesce(func.sum(per_image.c.open), 0))
         with self._read() as session:
             counts = {str(k): int(v) for k, v in session.execute(by_source)}
             to_review = int(session.execute(review).scalar_one())
-            n_images = int(session.execute(images).scalar_one())
-            n_open = int(session.execute(open_images).scalar_one())
+            n_images, n_open = (int(v) for v in session.execute(images).one())
         return BoxProgress(sum(counts.values()), int(counts.get("human", 0)), to_review, n_images,
                            n_images - n_open)
 

@@ -116,6 +116,9 @@ class LabelRow(Base):
         *(Index(f"ix_labels_box_{name}", *cols, "confidence", "id", sqlite_where=REVIEW_BOX_WHERE,
                 postgresql_where=REVIEW_BOX_WHERE)
           for name, cols in (("confidence", ()), ("status", ("status",)), ("source", ("source",)))),
+        # Images done / open among them: counted from this index alone (box progress at 10⁵ boxes).
+        Index("ix_labels_box_image", "image_id", "status", sqlite_where=REVIEW_BOX_WHERE,
+              postgresql_where=REVIEW_BOX_WHERE),
         # Ids are never reused (history keeps ids of deleted labels) and can be reserved in bulk.
         {"sqlite_autoincrement": True},
     )

@@ -1,6 +1,7 @@
 """Box review: ``labels.rank`` (0 = one of the model's answers, >= 1 = a ranked alternative that is never
 queued) and the box queue's indexes: boxes by (confidence, id), also after status and after source, over the
-boxes a reviewer sees only, so a page of the box queue is an index range scan like the class-label queue.
+boxes a reviewer sees only, so a page of the box queue is an index range scan like the class-label queue;
+and (image_id, status) over the same boxes, from which the images done are counted.
 
 Revision ID: 0003
 Revises: 0002
@@ -27,10 +28,12 @@ def upgrade() -> None:
     for name, columns in (("confidence", []), ("status", ["status"]), ("source", ["source"])):
         op.create_index(f"ix_labels_box_{name}", "labels", [*columns, "confidence", "id"],
                         sqlite_where=sa.text(REVIEW_BOX_WHERE), postgresql_where=sa.text(REVIEW_BOX_WHERE))
+    op.create_index("ix_labels_box_image", "labels", ["image_id", "status"], sqlite_where=sa.text(REVIEW_BOX_WHERE),
+                    postgresql_where=sa.text(REVIEW_BOX_WHERE))
 
 
 def downgrade() -> None:
-    for name in ("ix_labels_box_source", "ix_labels_box_status", "ix_labels_box_confidence"):
+    for name in ("ix_labels_box_image", "ix_labels_box_source", "ix_labels_box_status", "ix_labels_box_confidence"):
         op.drop_index(name, table_name="labels")
     with op.batch_alter_table("labels") as batch:
         batch.drop_column("rank")
