@@ -2,6 +2,7 @@
 
     flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/review_speed.py            # SQLite, 100k labels
     flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/review_speed.py --db postgresql://u:pw@host/db
+    flock /tmp/pixlabel-cpu.lock .venv/bin/python bench/review_speed.py --boxes   # 100k boxes (issue 19)
 
 The store is filled through the store API (sync_images + put_labels, the path `pixlabel label` takes), then
 uvicorn serves the app on 127.0.0.1 and httpx measures wall time per request from the client side.
@@ -47,6 +48,31 @@ def fill(store: LabelStore, n: int, *, seed: int = 0) -> float:
     return time.perf_counter() - t0
 
 
+def fill_boxes(store: LabelStore, n: int, *, seed: int = 0) -> float:
+    """``n`` model boxes (rank 0) on n/4 images of 160 px, one ranked alternative per image, 200 reviewer boxes."""
+    from pixlabel.records import Box
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    n_img = n // 4
+    paths = [f"images/{i:06d}.png" for i in range(n_img)]
+    store.sync_images([(p, f"hash{i}", (160, 160)) for i, p in enumerate(paths)])
+    store.ensure_classes(CLASSES)
+    conf = rng.beta(2, 2, n)
+    cls = rng.integers(0, len(CLASSES), n)
+    xy = rng.uniform(0, 100, (n, 2))
+    prov = Provenance(source="model", labeler="teacher-student-fcos")
+    labels = [Label(paths[i // 4], CLASSES[c], float(x), prov, status="accepted" if x >= 0.9 else "review",
+                    box=Box(a, b, a + 40, b + 40, image_size=(160, 160)))
+              for i, (c, x, (a, b)) in enumerate(zip(cls, conf, xy, strict=True))]
+    labels += [Label(p, CLASSES[0], 0.05, prov, status="review", rank=1,
+                     box=Box(1, 1, 30, 30, image_size=(160, 160))) for p in paths]
+    store.put_labels(labels)
+    for i in rng.choice(n_img, 200, replace=False):
+        store.add_box(paths[i], CLASSES[0], (120, 120, 30, 30), actor="ana")
+    return time.perf_counter() - t0
+
+
 def timed(http: httpx.Client, url: str, params: dict[str, object], repeats: int) -> dict[str, float]:
     times = []
     for _ in range(repeats):
@@ -64,12 +90,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file)")
-    ap.add_argument("--out", type=Path, default=Path("bench/out/review_speed.json"))
+    ap.add_argument("--boxes", action="store_true", help="a detection workspace: --n boxes, 4 per image")
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pixlabel-review-speed-"))
     store = open_store(args.db or work / "pixlabel.db")
-    fill_s = fill(store, args.n)
+    args.out = args.out or Path(f"bench/out/review_speed{'_boxes' if args.boxes else ''}.json")
+    fill_s = (fill_boxes if args.boxes else fill)(store, args.n)
     print(f"filled {args.n} labels in {fill_s:.1f} s ({store.url})", file=sys.stderr)
     settings = ReviewSettings(work, {"secret": "bench"})
     server = uvicorn.Server(uvicorn.Config(create_app(store, settings), host="127.0.0.1", port=0,
@@ -85,7 +113,7 @@ def main() -> None:
         deep = http.get("/api/queue", params={"limit": 1000}).json()["next_cursor"]  # 1000 rows in
         for _ in range(5):  # warm-up: connection, caches, templates
             http.get("/api/queue", params={"limit": 50})
-            http.get("/")
+            http.get("/", follow_redirects=True)
         cases = {
             "queue limit=50": ("/api/queue", {"limit": 50}),
             "queue limit=50, next page by cursor (after 1000)": ("/api/queue", {"limit": 50, "after": deep}),
@@ -97,6 +125,12 @@ def main() -> None:
             "page, class + status filter": ("/", {"label": "class3", "status": "review"}),
             "progress": ("/api/progress", {}),
         }
+        if args.boxes:
+            cases = {k: v for k, v in cases.items() if k.startswith("queue")}
+            cases.update({"box page (60 boxes of their images, drawn)": ("/boxes", {}),
+                          "box page, class + status filter": ("/boxes", {"label": "class3", "status": "review"}),
+                          "box progress": ("/api/box_progress", {}),
+                          "boxes of one image": ("/api/boxes", {"path": "images/000007.png"})})
         results = {name: timed(http, url, params, args.repeats) for name, (url, params) in cases.items()}
         t0 = time.perf_counter()
         csv_bytes = len(http.get("/api/labels.csv").content)
@@ -105,7 +139,8 @@ def main() -> None:
     thread.join(timeout=10)
     store.close()
 
-    out = {"labels": args.n, "backend": "postgresql" if args.db else "sqlite", "fill_s": round(fill_s, 1),
+    out = {"labels": args.n, "kind": "boxes" if args.boxes else "class labels",
+           "backend": "postgresql" if args.db else "sqlite", "fill_s": round(fill_s, 1),
            "repeats": args.repeats, "results": results,
            "labels_csv": {"seconds": round(export_s, 2), "bytes": csv_bytes},
            "targets": {"queue_ms": 100, "page_ms": 300}}

@@ -115,8 +115,14 @@ class Label:
     box: Box | None = None
     mask: Mask | None = None
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    # Boxes only. 0: one of the model's answers (shown for review, counted when an image is "done");
+    # >= 1: an alternative it also scored (another class where a more confident box already is, or a box too
+    # unlikely to be worth a reviewer's look), kept in exports because ranking metrics (mAP) reward it.
+    rank: int = 0
 
     def __post_init__(self) -> None:
+        if self.rank < 0:
+            raise ValueError(f"{self.image}: rank must be >= 0, got {self.rank}")
         for key, value in self.attributes.items():
             if not isinstance(key, str) or not key or not isinstance(value, str | int | float | bool):
                 raise ValueError(f"{self.image}: attribute {key!r} must be a non-empty name with a string, "

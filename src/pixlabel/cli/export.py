@@ -60,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     with _open(args) as store:
         n_labels = store.export_labels_csv(ws.labels_csv)
         n_errors = store.export_errors_csv(ws.errors_csv)
+        if store.has_boxes():  # a detection workspace: its boxes, reviewers' included, as COCO too
+            from pixlabel.io.formats.coco import write_coco
+
+            write_coco(store.box_dataset(), ws.root / "labels.coco.json")
+            print(f"wrote boxes to {ws.root / 'labels.coco.json'}")
     print(f"wrote {n_labels} labels to {ws.labels_csv} and {n_errors} errors to {ws.errors_csv}")
     return 0
 

@@ -45,16 +45,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "ocr: text-line boxes with their transcript (RapidOCR, no seeds). "
                         "For detect/segment --labels is COCO .json, a YOLO or VOC folder, or a CSV with boxes")
     d.add_argument("--detector", choices=["fcos", "retinanet", "fasterrcnn"], help="detector (default fcos)")
-    d.add_argument("--detector-size", type=int, help="shorter image side the detector sees (default 320)")
-    d.add_argument("--teacher-steps", type=int, help="training steps on the seed boxes (default 700)")
-    d.add_argument("--student-steps", type=int, help="training steps per student round (default 400)")
-    d.add_argument("--rounds", type=int, help="student rounds at most (default 2; stops when held-out mAP drops)")
+    d.add_argument("--time-budget", type=float, metavar="MIN",
+                   help="minutes for the whole run; training steps are planned to fit (default: from --effort "
+                        "and the image count: balanced is 5.5 min + 4 min per 1,000 images)")
+    d.add_argument("--effort", choices=["fast", "balanced", "thorough"],
+                   help="how hard to try without --time-budget: fast (half the minutes, no student round), "
+                        "balanced (default, 1 student round), thorough (2.5x the minutes, 2 rounds)")
+    d.add_argument("--detector-size", type=int,
+                   help="shorter image side the detector sees (default: the images' median shorter side, at "
+                        "most 512; small images are not upsampled)")
+    d.add_argument("--teacher-steps", type=int, help="training steps on the seed boxes (default: from the budget)")
+    d.add_argument("--student-steps", type=int, help="training steps per student round (default: from the budget)")
+    d.add_argument("--rounds", type=int, help="student rounds at most (default by effort: 0, 1, 2; stops when "
+                                             "held-out mAP drops)")
     d.add_argument("--pseudo-threshold", type=float, help="calibrated confidence a pseudo-box needs (0.5)")
     d.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", default=None,
                    help="final boxes from the image only, not also its mirror (for classes a flip changes, "
                         "e.g. left/right arrows)")
     d.add_argument("--tta-scales", metavar="S,S", help="final boxes merged over these input scales, e.g. 1,1.25 "
-                                                       "(default 1; each extra scale costs one more pass)")
+                                                       "(default 1,1.25; each scale is one more pass)")
     d.add_argument("--open-vocab", metavar="MODEL",
                    help="OWLv2 checkpoint (hub id when online, or a local dir): boxes from class names (and "
                         "--prompts) join the teacher's training as calibrated pseudo-boxes")
@@ -75,7 +84,7 @@ def config_from_args(args: argparse.Namespace) -> LabelConfig:
         "task": args.task, "detector": args.detector, "detector_size": args.detector_size,
         "teacher_steps": args.teacher_steps, "student_steps": args.student_steps, "rounds": args.rounds,
         "pseudo_threshold": args.pseudo_threshold, "open_vocab": args.open_vocab, "flip_tta": args.flip_tta,
-        "tta_scales": args.tta_scales,
+        "tta_scales": args.tta_scales, "effort": args.effort, "time_budget": args.time_budget,
         "segmenter": args.segmenter,
     }
     return load_config(LabelConfig, args.config, overrides)

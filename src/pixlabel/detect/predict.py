@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +174,33 @@ def predict_dataset(model_dir: Path | str, images_root: Path | str, paths: Seque
         infos.append(ImageInfo(image.path, image.size))
         labels += to_labels(spec, image, d, labeler=spec.arch, version=str(model_dir), threshold=2.0)
     return Dataset(infos, labels, Ontology(spec.classes))
+
+
+REVIEW_FLOOR = 0.1  # calibrated P(correct) below which a box is not worth a reviewer's look (kept for mAP)
+
+
+def rank_alternatives(labels: Sequence[Label], *, iou: float = 0.5, floor: float = REVIEW_FLOOR) -> list[Label]:
+    """One image's model boxes with ``rank`` set: 0 for the model's answers; k >= 1 for a box that overlaps k
+    more confident answers at IoU >= ``iou`` (a second-choice class at the same place) or, with no answer
+    under it, is below ``floor``. Alternatives stay in the exports (mAP rewards the second choices) but are
+    never accepted or queued, so they do not flood the review. Order is kept.
+
+    >>> b = lambda x: Box(x, 0, x + 10, 10, image_size=(20, 40))
+    >>> labs = [Label("a", "cat", 0.9, box=b(0)), Label("a", "dog", 0.3, box=b(1)), Label("a", "cat", 0.05, box=b(25))]
+    >>> [x.rank for x in rank_alternatives(labs)]
+    [0, 1, 1]
+    """
+    boxes = torch.tensor([[lab.box.x1, lab.box.y1, lab.box.x2, lab.box.y2] if lab.box is not None else [0, 0, 0, 0]
+                          for lab in labels], dtype=torch.float64).reshape(-1, 4)
+    overlap = box_iou(boxes, boxes).numpy() >= iou if len(labels) else np.zeros((0, 0), bool)
+    out = list(labels)
+    answers: list[int] = []
+    for i in sorted(range(len(labels)), key=lambda k: -labels[k].confidence):
+        rank = int(overlap[i, answers].sum()) if answers else 0
+        if rank == 0 and labels[i].confidence < floor:
+            rank = 1
+        if rank == 0:
+            answers.append(i)
+        else:
+            out[i] = replace(labels[i], rank=rank, status="review")
+    return out

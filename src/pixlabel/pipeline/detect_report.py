@@ -33,9 +33,14 @@ def _drawn(image: DetImage, labels: list, classes: list[str]) -> Image.Image:
     return im
 
 
+def _answers(labels: list) -> list:
+    return [lab for lab in labels if lab.rank == 0]
+
+
 def write_detect_report(run: DetectRun, images: list[DetImage]) -> None:
     by_path = {im.path: im for im in images}
-    model = [lab for labs in run.predicted.values() for lab in labs]
+    model = run.answers  # alternatives (rank >= 1) are in the exports, not in these counts
+    n_alt = sum(lab.rank > 0 for labs in run.predicted.values() for lab in labs)
     conf = np.array([lab.confidence for lab in model])
     accepted = sum(lab.status == "accepted" for lab in model)
     human = Counter(lab.label for labs in run.seeds.values() for lab in labs)
@@ -43,7 +48,12 @@ def write_detect_report(run: DetectRun, images: list[DetImage]) -> None:
     rev = Counter(lab.label for lab in model if lab.status == "review")
     summary = table(["", "value"], [
         ["images", len(run.seeds) + len(run.predicted)], ["seed images (human boxes)", len(run.seeds)],
-        ["human boxes", sum(human.values())], ["model boxes", len(model)], ["accepted model boxes", accepted],
+        ["… of them finished by reviewers", run.reviewed],
+        ["detector input (shorter side, px)", run.detector_size], ["time budget (min)", run.budget_minutes],
+        ["resumed from a checkpoint", "yes" if run.resumed else "no"],
+        ["human boxes", sum(human.values())], ["model boxes (answers)", len(model)],
+        ["ranked alternatives (exported, not queued)", n_alt], ["accepted model boxes", accepted],
+        ["images fully accepted (no box to review)", f"{run.images_done} of {len(run.predicted)}"],
         ["accept threshold (calibrated)", run.threshold], ["expected precision of accepted", run.expected_precision],
         ["held-out seed mAP@0.5 (kept round)", run.teacher.val_map50], ["unreadable files", len(run.errors)],
     ])
@@ -54,9 +64,9 @@ def write_detect_report(run: DetectRun, images: list[DetImage]) -> None:
                                       "accepted": [acc[c] / total for c in run.classes],
                                       "review": [rev[c] / total for c in run.classes]},
                         title=f"boxes per class (fraction of the largest class, {total})")
-    doubtful = sorted((p for p, labs in run.predicted.items() if any(lab.status == "review" for lab in labs)),
-                      key=lambda p: min(lab.confidence for lab in run.predicted[p]))[:REVIEW_PREVIEW]
-    figs = "".join(f'<figure><img src="{png_data_uri(_drawn(by_path[p], run.predicted[p], run.classes))}" '
+    doubtful = sorted((p for p, labs in run.predicted.items() if any(lab.status == "review" for lab in _answers(labs))),
+                      key=lambda p: min(lab.confidence for lab in _answers(run.predicted[p])))[:REVIEW_PREVIEW]
+    figs = "".join(f'<figure><img src="{png_data_uri(_drawn(by_path[p], _answers(run.predicted[p]), run.classes))}" '
                    f'alt="{escape(p)}"><figcaption>{escape(p)}</figcaption></figure>' for p in doubtful)
     errors = table(["path", "reason"], run.errors[:200]) if run.errors else Markup("<p>None.</p>")
     timings = table(["stage", "seconds"], list(run.timings.items()))

@@ -68,18 +68,22 @@ def _accepted(run: LabelRun, n_model: int, n_acc: int, target: str) -> str:
 
 
 def print_detect_summary(run: DetectRun) -> None:
-    model = [lab for labs in run.predicted.values() for lab in labs]
+    model = run.answers
     n_acc = sum(lab.status == "accepted" for lab in model)
+    n_alt = sum(len(labs) for labs in run.predicted.values()) - len(model)
     kept = run.teacher.rounds[run.teacher.best_round]
-    print(f"boxed {len(run.predicted)} images from {len(run.seeds)} seed images ({len(run.classes)} classes): "
-          f"{len(model)} model boxes, kept round {run.teacher.best_round} (held-out seed mAP@0.5 "
-          f"{kept['val_map50']:.3f})")
+    reviewed = f", {run.reviewed} finished by reviewers" if run.reviewed else ""
+    print(f"boxed {len(run.predicted)} images from {len(run.seeds)} seed images{reviewed} ({len(run.classes)} "
+          f"classes): {len(model)} model boxes (+{n_alt} lower-ranked alternatives, exported, not queued), kept "
+          f"round {run.teacher.best_round} (held-out seed mAP@0.5 {kept['val_map50']:.3f}); detector input "
+          f"{run.detector_size} px, budget {run.budget_minutes:.1f} min{' (resumed)' if run.resumed else ''}")
+    done = f"{run.images_done}/{len(run.predicted)} images fully accepted"
     if n_acc and math.isfinite(run.expected_precision):
         print(f"accepted {n_acc}/{len(model)} boxes at confidence >= {run.threshold:.3f} (expected precision "
-              f"{run.expected_precision:.1%}); {len(model) - n_acc} to review")
+              f"{run.expected_precision:.1%}); {len(model) - n_acc} to review; {done}")
     else:
         print(f"accepted {n_acc}/{len(model)} boxes: no confidence threshold reaches the target precision; "
-              f"{len(model) - n_acc} to review")
+              f"{len(model) - n_acc} to review; {done}")
     if run.errors:
         print(f"{len(run.errors)} unreadable file(s): see {run.workspace.errors_csv}")
     _time_and_paths(run)

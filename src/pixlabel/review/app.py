@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from pixlabel.errors import InputError
 from pixlabel.io import csvout
 from pixlabel.review.auth import reviewer_for
+from pixlabel.review.boxes import box_router, set_box
 from pixlabel.review.files import OutsideRoot, safe_image_path, thumbnail_bytes
 from pixlabel.store import LabelStore
 from pixlabel.store.queue import MAX_PAGE, QueueItem
@@ -47,6 +48,10 @@ class ReviewSettings:
 class LabelIn(BaseModel):
     path: str = Field(description="image path relative to the image root, as in labels.csv")
     label: str = Field(description="class name")
+    box: list[float] | None = Field(None, min_length=4, max_length=4,
+                                    description="[x, y, w, h] in image pixels: add a box (or redraw label_id)")
+    label_id: int | None = Field(None, description="the box to replace (relabel and/or redraw)")
+    version: str | None = Field(None, description="updated_at of label_id as you saw it: 409 if it changed since")
 
 
 class Item(BaseModel):
@@ -57,6 +62,8 @@ class Item(BaseModel):
     source: str
     labeler: str
     updated_at: str
+    label_id: int | None = None
+    box: list[float] | None = Field(default=None, description="[x, y, w, h] in image pixels; null for a class label")
 
 
 class QueueOut(BaseModel):
@@ -155,6 +162,8 @@ def create_app(store: LabelStore, settings: ReviewSettings) -> FastAPI:
             response.set_cookie(COOKIE, token, samesite="strict", max_age=30 * 86400)
             return response
         reviewer = reader(request)
+        if store.has_boxes():  # a detection/segmentation workspace: the page that draws boxes
+            return RedirectResponse(f"/boxes?{request.url.query}" if request.url.query else "/boxes", 303)
         classes = store.classes()
         queue = store.queue(limit=settings.page_size, after=after, label=label, status=status, source=source)
         filters = {k: v for k, v in (("label", label), ("status", status), ("source", source)) if v}
@@ -169,13 +178,17 @@ def create_app(store: LabelStore, settings: ReviewSettings) -> FastAPI:
               after: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
               offset: Annotated[int, Query(ge=0)] = 0, label: str | None = None, status: Status | None = None,
               source: Source | None = None) -> QueueOut:
-        page_ = store.queue(limit=limit, after=after, offset=offset, label=label, status=status, source=source)
+        read = store.box_queue if store.has_boxes() else store.queue  # boxes: a detection workspace
+        page_ = read(limit=limit, after=after, offset=offset, label=label, status=status, source=source)
         return QueueOut(items=[_item(x) for x in page_.items], next_cursor=page_.next_cursor)
 
     @app.post("/api/labels", response_model=Item, summary="Set a human label (source=human, status=accepted)",
               responses={401: {"description": "no valid token"}, 404: {"description": "unknown image"},
                          422: {"description": "unknown class"}})
     def set_label(body: LabelIn, who: Writer) -> Item:
+        if body.box is not None or body.label_id is not None:  # add, redraw or relabel a box (review/boxes.py)
+            return Item(**set_box(store, settings, who=who, path=body.path, label=body.label, box=body.box,
+                                  label_id=body.label_id, version=body.version))
         classes = store.classes()
         if body.label not in classes:
             raise HTTPException(422, f"unknown class {body.label!r}; known: {', '.join(classes)}")
@@ -240,4 +253,5 @@ def create_app(store: LabelStore, settings: ReviewSettings) -> FastAPI:
         data, media = thumbnail_bytes(real, size=size or settings.thumb_px)
         return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=300"})
 
+    app.include_router(box_router(store, settings, reader=reader, writer=writer))
     return app

@@ -38,7 +38,7 @@ def snapshot(label: Label) -> dict[str, Any]:
     """What a label says, as JSON: compared to decide "unchanged" and written to history (old/new).
 
     ``created_at`` is left out on purpose: re-putting the same prediction later is not a change.
-    ``attributes`` appear only when there are some, so snapshots written before they existed still compare.
+    ``attributes`` and ``rank`` appear only when set, so snapshots written before they existed still compare.
     """
     box = label.box
     snap: dict[str, Any] = {
@@ -54,6 +54,8 @@ def snapshot(label: Label) -> dict[str, Any]:
     }
     if label.attributes:
         snap["attributes"] = dict(label.attributes)
+    if label.rank:
+        snap["rank"] = int(label.rank)
     return snap
 
 
@@ -72,6 +74,8 @@ def snapshot_from_row(row: Any, *, class_name: str) -> dict[str, Any]:
     }
     if row.attributes:
         snap["attributes"] = dict(row.attributes)
+    if row.rank:
+        snap["rank"] = int(row.rank)
     return snap
 
 
@@ -98,6 +102,7 @@ def row_values(label: Label, *, image_id: int, class_id: int, run_id: int | None
         "model_version": label.provenance.model_version,
         "round": int(label.provenance.round),
         "status": label.status,
+        "rank": int(label.rank),
         "created_at": created,
         "updated_at": now,
         "run_id": run_id,
@@ -121,6 +126,7 @@ def label_from_row(row: Any, *, path: str, class_name: str, image_size: tuple[in
         box=box,
         mask=None if row.mask is None else mask_from_json(row.mask),
         attributes=dict(row.attributes or {}),
+        rank=row.rank,
     )
 
 

@@ -38,6 +38,8 @@ NAMING_CONVENTION = {
 # A label without box and mask is the image's class label: at most one per image (the upsert rule in
 # ``planning.py`` relies on it; this index makes concurrent writers unable to break it).
 CLASS_LABEL_WHERE = "x1 IS NULL AND mask IS NULL"
+# A box a reviewer should see: not one of the model's ranked alternatives (``Label.rank``; migration 0004).
+REVIEW_BOX_WHERE = "x1 IS NOT NULL AND rank = 0"
 
 
 class UTCDateTime(TypeDecorator[_dt.datetime]):
@@ -112,6 +114,13 @@ class LabelRow(Base):
         *(Index(f"ix_labels_{name}", *cols, "confidence", "id", sqlite_where=CLASS_LABEL_WHERE,
                 postgresql_where=CLASS_LABEL_WHERE)
           for name, cols in (("confidence", ()), ("status", ("status",)), ("source", ("source",)))),
+        # The same three for the box queue (store/boxes.py).
+        *(Index(f"ix_labels_box_{name}", *cols, "confidence", "id", sqlite_where=REVIEW_BOX_WHERE,
+                postgresql_where=REVIEW_BOX_WHERE)
+          for name, cols in (("confidence", ()), ("status", ("status",)), ("source", ("source",)))),
+        # Images done / open among them: counted from this index alone (box progress at 10⁵ boxes).
+        Index("ix_labels_box_image", "image_id", "status", sqlite_where=REVIEW_BOX_WHERE,
+              postgresql_where=REVIEW_BOX_WHERE),
         # Ids are never reused (history keeps ids of deleted labels) and can be reserved in bulk.
         {"sqlite_autoincrement": True},
     )
@@ -132,6 +141,7 @@ class LabelRow(Base):
     model_version: Mapped[str] = mapped_column(String)
     round: Mapped[int]
     status: Mapped[str] = mapped_column(String)
+    rank: Mapped[int] = mapped_column(server_default="0")  # records.Label.rank
     created_at: Mapped[_dt.datetime]
     updated_at: Mapped[_dt.datetime]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))

@@ -40,7 +40,7 @@ REVIEW_REASONS = ("human correction", "bulk accept")
 
 @dataclass(frozen=True)
 class QueueItem:
-    """One image's current class label as the review queue shows it."""
+    """One label as the review queue shows it: an image's class label, or one box (``store/boxes.py``)."""
 
     id: int  # label id (with ``confidence`` the paging key)
     path: str
@@ -49,11 +49,13 @@ class QueueItem:
     status: str
     source: str
     labeler: str
-    updated_at: _dt.datetime
+    updated_at: _dt.datetime  # also the label's version: a box edit naming an older one is refused
+    box: tuple[float, float, float, float] | None = None  # [x, y, w, h] in image pixels; None: class label
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "label": self.label, "confidence": self.confidence, "status": self.status,
-                "source": self.source, "labeler": self.labeler, "updated_at": self.updated_at.isoformat()}
+                "source": self.source, "labeler": self.labeler, "updated_at": self.updated_at.isoformat(),
+                "label_id": self.id, "box": None if self.box is None else list(self.box)}
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,14 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
         raise InputError(f"bad queue cursor {cursor!r}: expected the next_cursor of an earlier page") from None
 
 
-def _check_filters(status: str | None, source: str | None) -> None:
+def check_filters(status: str | None, source: str | None) -> None:
     if status is not None and status not in STATUSES:
         raise InputError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
     if source is not None and source not in SOURCES:
         raise InputError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
 
 
-def _class_id(session: Session, name: str) -> int:
+def class_id_of(session: Session, name: str) -> int:
     found = session.execute(select(ClassRow.id).where(ClassRow.name == name)).scalar()
     if found is None:
         known = ", ".join(session.execute(select(ClassRow.name).order_by(ClassRow.id)).scalars())
@@ -106,7 +108,7 @@ def _class_id(session: Session, name: str) -> int:
 
 
 _CLASS_LABEL = (LabelRow.x1.is_(None), LabelRow.mask.is_(None))
-_ITEM_COLUMNS = (LabelRow.id, ImageRow.path, ClassRow.name, LabelRow.confidence, LabelRow.status,
+ITEM_COLUMNS = (LabelRow.id, ImageRow.path, ClassRow.name, LabelRow.confidence, LabelRow.status,
                  LabelRow.source, LabelRow.labeler, LabelRow.updated_at)
 
 
@@ -132,8 +134,8 @@ class ReviewQueueMixin:
             raise InputError(f"limit must be 1..{MAX_PAGE}, got {limit}")
         if offset < 0:
             raise InputError(f"offset must be >= 0, got {offset}")
-        _check_filters(status, source)
-        stmt = (select(*_ITEM_COLUMNS)
+        check_filters(status, source)
+        stmt = (select(*ITEM_COLUMNS)
                 .join(ImageRow, LabelRow.image_id == ImageRow.id)
                 .join(ClassRow, LabelRow.class_id == ClassRow.id)
                 .where(*_CLASS_LABEL)
@@ -151,7 +153,7 @@ class ReviewQueueMixin:
             stmt = stmt.where(LabelRow.source == source)
         with self._read() as session:
             if label is not None:
-                stmt = stmt.where(LabelRow.class_id == _class_id(session, label))
+                stmt = stmt.where(LabelRow.class_id == class_id_of(session, label))
             items = [_item(r) for r in session.execute(stmt)]
         more = len(items) > limit
         items = items[:limit]
@@ -168,7 +170,7 @@ class ReviewQueueMixin:
         with self._read() as session:
             if session.execute(select(ImageRow.id).where(ImageRow.path == path)).scalar() is None:
                 raise InputError(f"unknown image {path!r}: not in the label store")
-            row = session.execute(select(*_ITEM_COLUMNS)
+            row = session.execute(select(*ITEM_COLUMNS)
                                   .join(ImageRow, LabelRow.image_id == ImageRow.id)
                                   .join(ClassRow, LabelRow.class_id == ClassRow.id)
                                   .where(ImageRow.path == path, *_CLASS_LABEL)).first()
@@ -199,14 +201,14 @@ class ReviewQueueMixin:
                         status: str | None = None) -> int:
         """Bulk accept: every machine label of class ``label`` with confidence >= ``min_confidence`` (and
         ``status``, if given) becomes that reviewer's human label, in one transaction; returns how many."""
-        _check_filters(status, None)
+        check_filters(status, None)
         if not 0.0 <= min_confidence <= 1.0:
             raise InputError(f"min_confidence must be in [0, 1], got {min_confidence}")
         if not actor:
             raise InputError("accept_matching: actor must name who made the change")
         with self._write() as session:
             stmt = (select(ImageRow.path).join(LabelRow, LabelRow.image_id == ImageRow.id)
-                    .where(*_CLASS_LABEL, LabelRow.class_id == _class_id(session, label),
+                    .where(*_CLASS_LABEL, LabelRow.class_id == class_id_of(session, label),
                            LabelRow.source != "human", LabelRow.confidence >= min_confidence))
             if status is not None:
                 stmt = stmt.where(LabelRow.status == status)

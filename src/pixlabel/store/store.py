@@ -25,6 +25,7 @@ from pixlabel.errors import InputError
 from pixlabel.io import csvout
 from pixlabel.records import SOURCES, STATUSES, AttributeValue, ImageInfo, Label, Provenance, utcnow
 from pixlabel.store import images, writes
+from pixlabel.store.boxes import BoxReviewMixin
 from pixlabel.store.convert import label_from_row
 from pixlabel.store.engine import SQLITE_BEGIN, create_store_engine, database_url, migrate_to_head
 from pixlabel.store.models import ClassRow, HistoryRow, ImageRow, LabelRow, RunRow, table
@@ -46,12 +47,12 @@ def open_store(url_or_path: str | Path) -> LabelStore:
     return LabelStore(engine)
 
 
-class LabelStore(ReviewQueueMixin):
+class LabelStore(ReviewQueueMixin, BoxReviewMixin):
     """Images, classes, labels with provenance, runs and an audit trail, in SQLite or PostgreSQL.
 
     Each method is one transaction. Instances are thread-safe; several processes may share one database
     (SQLite writers queue on its lock, PostgreSQL writers lock the image rows they touch). The review
-    queue's paged reads and review writes live in ``queue.py``.
+    queue's paged reads and review writes live in ``queue.py``, the box queue and box edits in ``boxes.py``.
     """
 
     def __init__(self, engine: Engine) -> None:
