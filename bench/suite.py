@@ -92,7 +92,7 @@ def run_cell(s: SuiteSet, pool: Pool, y_all: np.ndarray, *, per_class: int, seed
                                                                         k).items()}
     # how well CV on the seeds ranked the candidates: refit each on all seeds, score on the pool
     pool_acc = {}
-    for name, r in d.cv.items():
+    for name in d.cv:
         if name == d.method:
             pool_acc[name] = float(correct[unl].mean())
         elif name in d.fitted:
@@ -178,9 +178,10 @@ def table(result: dict) -> str:
         v is not None for v in r["cv"].values())]
     if scored:
         hit = np.mean([r["cv_regret"] <= 1e-9 for r in scored])
-        lines.append(f"\nCV on the seeds chose the candidate that was best on the pool in {hit:.0%} of the {len(scored)} "
-                     f"cells with held-out seeds; mean regret {np.mean([r['cv_regret'] for r in scored]):.1%} "
-                     f"(max {np.max([r['cv_regret'] for r in scored]):.1%}).")
+        regret = [r["cv_regret"] for r in scored]
+        lines.append(f"\nCV on the seeds chose the candidate that was best on the pool in {hit:.0%} of the "
+                     f"{len(scored)} cells with held-out seeds; mean regret {np.mean(regret):.1%} "
+                     f"(max {np.max(regret):.1%}).")
     accepting = [r for r in result["runs"] if r["accepted_precision"] is not None]
     if accepting:
         ok = np.mean([r["accepted_precision"] >= 0.97 for r in accepting])

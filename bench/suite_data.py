@@ -97,7 +97,8 @@ def _grey_set(name: str, images: np.ndarray, labels: np.ndarray, classes: tuple[
 
 
 def fashion_mnist(work: Path, n: int = 5_000) -> SuiteSet:
-    from pixlabel.datasets import fashion_mnist as load, subsample
+    from pixlabel.datasets import fashion_mnist as load
+    from pixlabel.datasets import subsample
 
     ds = subsample(load(), n, seed=0)
     return _grey_set("fashion-mnist", ds.images, ds.labels, ds.classes, work,

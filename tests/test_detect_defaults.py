@@ -73,7 +73,8 @@ def test_fit_detector_plans_its_steps_by_the_clock(one_torch_thread) -> None:
                        save=saved.append, save_every=0.0)
     took = time.perf_counter() - t0
     assert 10 <= out["steps"] < 10_000 and took < 4.0 * 1.25 + 10  # planned to fit, not the 10,000 allowed
-    assert saved and saved[-1]["steps"] == out["steps"] and {"model", "opt", "step"} <= set(saved[-1])
+    # the last state saved is the last step taken (a loaded machine may stop the plan early at 1.25x its time)
+    assert saved and saved[-1]["step"] == out["steps"] and {"model", "opt", "step"} <= set(saved[-1])
     # resuming from a saved state continues its plan instead of starting over
     mid = saved[len(saved) // 2]
     again = fit_detector(build_detector(spec, pretrained_backbone=False),

@@ -10,7 +10,7 @@ from PIL import Image
 from pixlabel.datasets import default_dataset
 from pixlabel.labelers.pixels import PoissonPixelsLabeler, pixel_view, pixels_and_backbone
 from pixlabel.labelers.protocol import Pool
-from pixlabel.labelers.registry import AUTO_CANDIDATES, create_labeler
+from pixlabel.labelers.registry import create_labeler
 from pixlabel.pipeline.decide import decide
 
 
