@@ -119,23 +119,27 @@ def test_a_slow_decode_never_stalls_healthz(served, monkeypatch) -> None:
     real_load = ImageFile.ImageFile.load
 
     def slow_load(im: ImageFile.ImageFile) -> Any:
-        time.sleep(0.6)  # a pathological-but-legal small file
+        time.sleep(1.5)  # a pathological-but-legal small file
         return real_load(im)
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", slow_load)
-    with serve_in_thread(create_app(served, ServeConfig())) as url:
-        httpx.get(f"{url}/healthz")
+    with serve_in_thread(create_app(served, ServeConfig())) as url, httpx.Client(base_url=url, timeout=5) as http:
+        http.get("/healthz")  # the connection is open before the clock starts
         done: list[int] = []
         t = threading.Thread(target=lambda: done.append(httpx.post(
             f"{url}/predict", files={"file": ("small.png", png(3), "image/png")}, timeout=30).status_code))
         t.start()
-        time.sleep(0.2)  # the upload (1 KB: decoded inline on the event loop before issue 20) is decoding now
-        t0 = time.perf_counter()
-        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
-        waited = time.perf_counter() - t0
+        time.sleep(0.3)  # the upload (1 KB: decoded inline on the event loop before issue 20) is decoding now
+        waits = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            assert http.get("/healthz").status_code == 200
+            waits.append(time.perf_counter() - t0)
         t.join(timeout=30)
         assert done == [200]
-        assert waited < 0.1, f"/healthz took {waited * 1000:.0f} ms behind a decode"
+        # 100 ms is the goal (bench/hostile_clients.py measures it); the bound here leaves room for 5 agents
+        # on 2 cores, and a decode on the loop would hold all three for over a second
+        assert sorted(waits)[1] < 0.25, f"/healthz took {[round(w * 1000) for w in waits]} ms behind a decode"
 
 
 def test_token_guards_predict_and_metrics_but_not_health(served) -> None:

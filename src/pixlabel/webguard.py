@@ -79,34 +79,43 @@ class BodyLimit:
             await self._reject(scope, send, 413)
             return
         seen, started, body_done = 0, False, False
+        rejected: int | None = None
         deadline = time.monotonic() + self.total_s
 
         async def guarded_receive() -> Message:
-            nonlocal seen, body_done
+            nonlocal seen, body_done, rejected
             if body_done:  # after the body only a disconnect can come: wait for it without a deadline
                 return await receive()
             timeout = min(self.idle_s, deadline - time.monotonic())
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(timeout, 0.001))
             except TimeoutError:
+                rejected = 408
                 raise _BodyStalled from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
                 if seen > self.limit:
+                    rejected = 413
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if rejected is not None:  # the app caught our signal and answers something else (FastAPI: 400)
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._reject(scope, send, rejected)
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, guarded_receive, tracking_send)
-        except (_BodyTooLarge, _BodyStalled) as exc:
-            if not started:
-                await self._reject(scope, send, 413 if isinstance(exc, _BodyTooLarge) else 408)
+            await self.app(scope, guarded_receive, guarded_send)
+        except BodyRejected:
+            pass
+        if rejected is not None and not started:
+            await self._reject(scope, send, rejected)
 
     async def _reject(self, scope: Scope, send: Send, status: int) -> None:
         if self.on_reject is not None:
