@@ -49,6 +49,7 @@ def test_the_cli_defaults_check_host_and_need_the_token_to_read(ws: Path) -> Non
         assert not settings.open_reads  # even on loopback: a rebinding page is a loopback client
         assert settings.allowed_hosts is not None and {"localhost", "127.0.0.1"} <= settings.allowed_hosts
         c = TestClient(create_app(prepared.store, settings), base_url=BASE)
+        assert c.get("/healthz").json() == {"status": "ok"}  # open, for supervisors
         assert c.get("/api/queue").status_code == 401
         assert c.get("/api/queue", headers=AUTH).status_code == 200
         for host in ("localhost:8765", "127.0.0.1:8765", "[::1]:8765"):

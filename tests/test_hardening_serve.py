@@ -151,9 +151,10 @@ def test_token_guards_predict_and_metrics_but_not_health(served) -> None:
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert {c.post("/predict", files=files).status_code for _ in range(12)} == {401}  # no token: no guess
         codes = [c.post("/predict", files=files, headers={"Authorization": f"Bearer x{i}"}).status_code
                  for i in range(10)]
-        assert codes[-1] == 429 and set(codes) == {401, 429}  # 10 wrong tokens a minute, then 429 ...
+        assert codes == [401] * 9 + [429]  # 10 wrong tokens a minute ("wrong" above was the first), then 429 ...
         r = c.post("/predict", files=files, headers={"Authorization": f"Bearer {TOKEN}"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0  # ... even for the right one
     with pytest.raises(InputError, match="at least 16"):

@@ -159,9 +159,11 @@ def create_app(model: ServedModel, config: ServeConfig | None = None) -> FastAPI
         if wait:
             return error(429, f"too many wrong tokens from this address; retry in {wait:.0f} s", "rate_limited",
                          endpoint, {"Retry-After": str(int(wait) + 1)})
-        if matches(bearer(request.headers.get("authorization")), cfg.tokens):
+        presented = bearer(request.headers.get("authorization"))
+        if matches(presented, cfg.tokens):
             return None
-        limiter.failed(client)
+        if presented:  # a wrong token is a guess; no token at all is not
+            limiter.failed(client)
         return error(401, "this server needs a token: Authorization: Bearer TOKEN", "unauthorized", endpoint,
                      {"WWW-Authenticate": "Bearer"})
 
