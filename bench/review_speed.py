@@ -99,7 +99,7 @@ def main() -> None:
     args.out = args.out or Path(f"bench/out/review_speed{'_boxes' if args.boxes else ''}.json")
     fill_s = (fill_boxes if args.boxes else fill)(store, args.n)
     print(f"filled {args.n} labels in {fill_s:.1f} s ({store.url})", file=sys.stderr)
-    settings = ReviewSettings(work, {"secret": "bench"})
+    settings = ReviewSettings(work, {"secret": "bench"}, open_reads=True)  # reads need a token by default
     server = uvicorn.Server(uvicorn.Config(create_app(store, settings), host="127.0.0.1", port=0,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

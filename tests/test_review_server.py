@@ -132,7 +132,8 @@ def test_cli_serves_prints_a_token_and_keeps_writes_across_a_restart(tmp_path: P
     proc, token2 = start()
     try:
         assert token2 != token  # a new secret every start when none is given
-        items = httpx.get(f"http://127.0.0.1:{port}/api/queue", params={"source": "human"}).json()["items"]
+        items = httpx.get(f"http://127.0.0.1:{port}/api/queue", params={"source": "human"},
+                          headers={"Authorization": f"Bearer {token2}"}).json()["items"]  # reads need it too
         assert [(x["path"], x["label"]) for x in items] == [("img00.png", "bird")]
     finally:
         proc.terminate()

@@ -12,7 +12,6 @@ folded into convolutions, channels-last memory, bf16 weights where the CPU has n
 from __future__ import annotations
 
 import itertools
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +28,6 @@ from pixlabel.backbones.optimize import prepare_module
 from pixlabel.io.images import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageFile, load_rgb
 from pixlabel.progress import bar
 
-log = logging.getLogger(__name__)
 THUMB_SIZE = 32  # thumbnails feed the in-domain representation learner
 PRECISIONS = ("auto", "fp32", "bf16")
 DECODE_AHEAD = 512  # images decoded per step while the model runs the previous step
@@ -64,11 +62,8 @@ def decode_for_model(file: ImageFile, size: int, *, max_pixels: int = DEFAULT_MA
         img = load_rgb(file.abs_path, max_pixels=max_pixels, draft=(size, size))
         model_in = np.asarray(img.resize((size, size), Image.Resampling.BILINEAR))
         thumb = np.asarray(img.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BILINEAR))
-    except ImageDecodeError as exc:
+    except ImageDecodeError as exc:  # every way a file can be unusable; anything else is a bug and surfaces
         return exc.reason
-    except Exception as exc:  # one bad file must never stop a run over thousands
-        log.debug("unexpected error decoding %s", file.path, exc_info=True)
-        return f"cannot decode: {type(exc).__name__}: {exc}"
     return model_in, thumb
 
 

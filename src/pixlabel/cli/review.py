@@ -3,7 +3,7 @@
 Example::
 
     pixlabel review runs/pets --port 8765                      # prints a generated token and the URL
-    pixlabel review runs/pets --host 0.0.0.0 --token ana:s3cret --token bob:0ther   # reads need a token too
+    pixlabel review runs/pets --host 0.0.0.0 --allowed-host pets.lan --token ana:SECRET16CHARSMIN --token bob:…
 """
 
 from __future__ import annotations
@@ -22,12 +22,18 @@ def register(sub: Any) -> None:
                     "Corrections are stored as human labels (with who/when/old -> new in the history) and "
                     "become seeds of the next `pixlabel label` run on the workspace.")
     p.add_argument("workspace", metavar="WS", help="workspace directory made by pixlabel label")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; any other address makes reads need the token)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--token", action="append", default=[], metavar="[NAME:]SECRET",
                    help="reviewer token; repeat for several reviewers; NAME is recorded in the history "
-                        "(default name: reviewer). Without --token one is generated and printed")
+                        "(default name: reviewer); SECRET has at least 16 characters. Without --token one is "
+                        "generated and printed")
+    p.add_argument("--open-reads", action="store_true",
+                   help="let anyone who can connect read labels, history and thumbnails without a token "
+                        "(writes always need one)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name reviewers use to reach the server (repeatable); requests naming another "
+                        "Host get 400 (DNS-rebinding guard). IP addresses, localhost and --host always work")
     p.add_argument("--db", metavar="URL", help="label store URL (default: WS/pixlabel.db)")
     p.add_argument("--images", metavar="FOLDER",
                    help="image folder (default: the one pixlabel label recorded in WS/config.yaml)")
@@ -38,7 +44,8 @@ def config_from_args(args: argparse.Namespace) -> ReviewConfig:
     from pixlabel.review.server import ReviewConfig
 
     return ReviewConfig(workspace=args.workspace, host=args.host, port=args.port, tokens=tuple(args.token),
-                        db=args.db, images=args.images)
+                        db=args.db, images=args.images, open_reads=args.open_reads,
+                        allowed_hosts=tuple(args.allowed_host))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pixlabel.errors import InputError
+from pixlabel.models.checkpoint import load_weights_only
 
 DETECTOR_FILE = "detector.yaml"
 WEIGHTS_FILE = "weights.pt"
@@ -69,8 +70,6 @@ def is_detector_dir(path: Path | str) -> bool:
 
 def load_detector(directory: Path | str) -> tuple[Any, DetectorSpec]:
     """Rebuild a saved detector in eval mode; a clear error when the weights do not fit the spec."""
-    import torch
-
     from pixlabel.detect.model import build_detector
 
     path = Path(directory) / DETECTOR_FILE
@@ -81,8 +80,9 @@ def load_detector(directory: Path | str) -> tuple[Any, DetectorSpec]:
     if not weights.is_file():
         raise InputError(f"{directory}: no {WEIGHTS_FILE} beside {DETECTOR_FILE}")
     module = build_detector(spec, pretrained_backbone=False)
+    state = load_weights_only(weights, what="detector weights file")
     try:
-        module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        module.load_state_dict(state)
     except RuntimeError as exc:
         raise InputError(f"{weights}: weights do not fit detector {spec.arch!r}: {str(exc)[:300]}") from exc
     return module.eval(), spec

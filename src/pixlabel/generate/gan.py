@@ -34,6 +34,7 @@ from torch.nn.utils import spectral_norm
 
 from pixlabel.errors import InputError
 from pixlabel.generate.diffaugment import POLICIES, diff_augment
+from pixlabel.models.checkpoint import load_weights_only
 from pixlabel.progress import bar
 
 log = logging.getLogger(__name__)
@@ -285,10 +286,7 @@ def save_checkpoint(state: GanState, path: Path) -> None:
 
 def load_checkpoint(path: Path, cfg: GanConfig) -> GanState:
     """Resume from ``path``; refuse a checkpoint made for another class list, image size or channel count."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which file and why
-        raise InputError(f"{path}: not a readable pixlabel GAN checkpoint ({type(exc).__name__}: {exc})") from exc
+    blob = load_weights_only(path, what="pixlabel GAN checkpoint")  # data only: never runs code a file carries
     if isinstance(blob, dict) and isinstance(blob.get("version"), int) and blob["version"] < CHECKPOINT_VERSION:
         raise InputError(f"{path}: checkpoint from an older pixlabel (version {blob['version']}, this one reads "
                          f"{CHECKPOINT_VERSION}); use another --out folder or delete the checkpoint")

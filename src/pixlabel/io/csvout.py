@@ -16,17 +16,18 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from pixlabel.io.formats.csvfmt import format_labels_csv
+from pixlabel.io.formats.csvfmt import format_labels_csv, spreadsheet_safe
 from pixlabel.records import ERRORS_CSV_COLUMNS
 
-__all__ = ["format_errors_csv", "format_labels_csv", "write_atomically", "write_errors_csv"]
+__all__ = ["format_errors_csv", "format_labels_csv", "spreadsheet_safe", "write_atomically", "write_errors_csv"]
 
 
 def format_errors_csv(errors: Iterable[tuple[str, str]]) -> str:
+    """errors.csv text; a file name or reason a spreadsheet would run as a formula is escaped with ``'``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(ERRORS_CSV_COLUMNS)
-    writer.writerows(errors)
+    writer.writerows([spreadsheet_safe(path), spreadsheet_safe(reason)] for path, reason in errors)
     return out.getvalue()
 
 

@@ -26,6 +26,7 @@ import yaml
 from PIL import Image
 
 from pixlabel.errors import InputError
+from pixlabel.models.checkpoint import load_weights_only
 
 SPEC_FILE = "model.yaml"
 WEIGHTS_FILE = "weights.pt"
@@ -148,8 +149,6 @@ def read_spec(directory: Path | str) -> ModelSpec:
 
 def load_model(directory: Path | str) -> tuple[Any, ModelSpec]:
     """Rebuild the network from a model directory; returns ``(module in eval mode, spec)``."""
-    import torch
-
     from pixlabel.models.arch import build_model
 
     spec = read_spec(directory)
@@ -157,7 +156,7 @@ def load_model(directory: Path | str) -> tuple[Any, ModelSpec]:
     if not weights.is_file():
         raise InputError(f"{directory}: no {WEIGHTS_FILE} beside {SPEC_FILE}")
     module = build_model(spec, pretrained=False)
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = load_weights_only(weights, what="model weights file")
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:

@@ -1,10 +1,13 @@
 """The review app: one server-rendered page plus a small JSON API over a ``LabelStore``.
 
-Writes need ``Authorization: Bearer SECRET`` (the header only, never the cookie: a cookie would let another
-site's form write through a reviewer's browser). Reads are open on a loopback-bound server and need the
-token otherwise, as the header or the ``pixlabel_token`` cookie the page sets from ``/?token=SECRET``
-(``<img>`` tags cannot send headers). Endpoints are plain ``def``: FastAPI runs them in its thread pool, and
-the store is thread-safe.
+Writes need ``Authorization: Bearer`` with a reviewer secret or the page token rendered into the page (the
+header only, never the cookie: a cookie would let another site's form write through a reviewer's browser).
+Reads need the token too unless ``open_reads`` (``--open-reads``): the header, or the HttpOnly
+``pixlabel_token`` cookie the page sets from ``/?token=SECRET`` (``<img>`` tags cannot send headers).
+Wrong tokens count per client address (429 past 10 a minute). Middleware, outermost first: Host check
+(DNS rebinding), security headers (CSP with a per-request script nonce, no third-party origin), a 1 MB body
+cap before any JSON is parsed. Endpoints are plain ``def``: FastAPI runs them in its thread pool, and the
+store is thread-safe.
 
 >>> from pixlabel.store import open_store  # doctest: +SKIP
 >>> app = create_app(open_store("ws/pixlabel.db"), ReviewSettings(Path("images"), {"s3cret": "ana"}))  # doctest: +SKIP
@@ -25,13 +28,19 @@ from pydantic import BaseModel, Field
 
 from pixlabel.errors import InputError
 from pixlabel.io import csvout
-from pixlabel.review.auth import reviewer_for
+from pixlabel.review.auth import Credentials, TooManyAttempts
 from pixlabel.review.boxes import box_router, set_box
-from pixlabel.review.files import OutsideRoot, safe_image_path, thumbnail_bytes
+from pixlabel.review.files import safe_image_path, thumbnail_bytes
 from pixlabel.store import LabelStore
 from pixlabel.store.queue import MAX_PAGE, QueueItem
+from pixlabel.webguard import BodyLimit, HostCheck, SecurityHeaders, bearer, client_address
 
 COOKIE = "pixlabel_token"
+MAX_BODY = 1024 * 1024  # the largest API body is a label of one image: 1 MB is generous
+# Scripts only with this response's nonce, everything else from this server; styles may be inline (no script).
+CSP = ("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+NO_IMAGE = "no such image in this workspace"  # one message for every /img miss: it must not tell what exists
 Status = Literal["accepted", "review"]
 Source = Literal["human", "model", "synthetic"]
 
@@ -40,9 +49,11 @@ Source = Literal["human", "model", "synthetic"]
 class ReviewSettings:
     image_root: Path  # resolved; images are served from here only
     tokens: Mapping[str, str]  # secret -> reviewer name (the actor in the audit history)
-    open_reads: bool = True  # reads without a token: only for a server bound to loopback
+    open_reads: bool = False  # reads without a token (--open-reads)
     page_size: int = 60
     thumb_px: int = 128
+    allowed_hosts: frozenset[str] | None = None  # Host names answered (IP literals always); None: no check
+    max_body_bytes: int = MAX_BODY
 
 
 class LabelIn(BaseModel):
@@ -106,26 +117,43 @@ def _item(x: QueueItem) -> Item:
     return Item(**x.as_dict())
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else None
+def _identify(request: Request, presented: str | None, *, pages: bool = True) -> str | None:
+    credentials: Credentials = request.app.state.credentials
+    try:
+        return credentials.identify(presented, client_address(request.scope), pages=pages)
+    except TooManyAttempts as exc:
+        raise HTTPException(429, str(exc), {"Retry-After": str(int(exc.retry_after) + 1)}) from exc
+
+
+def _clear_cookie() -> str:
+    return f"{COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"
 
 
 def reader(request: Request) -> str | None:
-    """Dependency: the reviewer reading, if any; 401 when reads need a token and none is valid."""
+    """Dependency: the reviewer reading, if any; 401 when reads need a token and none is valid, 429 after too
+    many wrong ones. With open reads a wrong or rate-limited token reads anonymously."""
     settings: ReviewSettings = request.app.state.settings
-    name = reviewer_for(_bearer(request) or request.cookies.get(COOKIE), settings.tokens)
-    if name is None and not settings.open_reads:
+    header, cookie = bearer(request.headers.get("authorization")), request.cookies.get(COOKIE)
+    if settings.open_reads:
+        credentials: Credentials = request.app.state.credentials
+        try:
+            return credentials.identify(header or cookie, client_address(request.scope))
+        except TooManyAttempts:
+            return None
+    name = _identify(request, header or cookie)
+    if name is None:
+        headers = {"WWW-Authenticate": "Bearer"}
+        if cookie and not header:
+            headers["Set-Cookie"] = _clear_cookie()  # a cookie from an earlier run: drop it, ask for the link
         raise HTTPException(401, "this server needs a token to read: Authorization: Bearer TOKEN "
-                                 "(or open /?token=TOKEN in a browser)", {"WWW-Authenticate": "Bearer"})
+                                 "(or open /?token=TOKEN in a browser)", headers)
     return name
 
 
 def writer(request: Request) -> str:
-    """Dependency: the reviewer writing (the actor in the history); 401 without a valid bearer token."""
-    settings: ReviewSettings = request.app.state.settings
-    name = reviewer_for(_bearer(request), settings.tokens)
+    """Dependency: the reviewer writing (the actor in the history); 401 without a valid bearer token (a
+    reviewer secret or the page token), 429 after too many wrong ones."""
+    name = _identify(request, bearer(request.headers.get("authorization")))
     if name is None:
         raise HTTPException(401, "writes need a valid reviewer token: Authorization: Bearer TOKEN",
                             {"WWW-Authenticate": "Bearer"})
@@ -137,13 +165,19 @@ Writer = Annotated[str, Depends(writer)]
 
 
 def create_app(store: LabelStore, settings: ReviewSettings) -> FastAPI:
-    """The FastAPI app over ``store``; OpenAPI docs at ``/docs``."""
-    app = FastAPI(title="pixlabel review", version="1",
+    """The FastAPI app over ``store``; API docs at ``/docs`` (served here, no CDN; a reader's token)."""
+    app = FastAPI(title="pixlabel review", version="1", docs_url=None, redoc_url=None, openapi_url=None,
                   description="Fix doubtful labels: a queue least-confident first, human corrections, export.")
     env = Environment(loader=PackageLoader("pixlabel.review", "templates"), autoescape=select_autoescape())
     env.filters["url"] = lambda path: quote(path, safe="/")
     page = env.get_template("review.html")
     app.state.settings = settings
+    app.state.credentials = Credentials(settings.tokens)
+    # added last = outermost: the Host check runs first, the body cap right before the app reads anything
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, error_key="detail")
+    app.add_middleware(SecurityHeaders, csp=CSP)
+    if settings.allowed_hosts is not None:
+        app.add_middleware(HostCheck, names=settings.allowed_hosts, error_key="detail")
 
     @app.exception_handler(InputError)
     def bad_input(_request: Request, exc: InputError) -> JSONResponse:
@@ -155,23 +189,43 @@ def create_app(store: LabelStore, settings: ReviewSettings) -> FastAPI:
         # The filter form sends "" for "all"; the store validates the rest (bad values: 400 naming them).
         label, status, source = label or None, status or None, source or None
         if token is not None:  # from the URL the CLI printed: keep it in a cookie, drop it from the URL
-            if reviewer_for(token, settings.tokens) is None:
+            if _identify(request, token, pages=False) is None:
                 raise HTTPException(401, "unknown token")
             query = {k: v for k, v in request.query_params.items() if k != "token"}
             response = RedirectResponse("/" + (f"?{urlencode(query)}" if query else ""), status_code=303)
-            response.set_cookie(COOKIE, token, samesite="strict", max_age=30 * 86400)
+            # HttpOnly: no script reads it (the page gets a page token instead); Strict: no other site sends it
+            response.set_cookie(COOKIE, token, samesite="strict", httponly=True, max_age=30 * 86400)
             return response
         reviewer = reader(request)
         if store.has_boxes():  # a detection/segmentation workspace: the page that draws boxes
             return RedirectResponse(f"/boxes?{request.url.query}" if request.url.query else "/boxes", 303)
+        credentials: Credentials = app.state.credentials
         classes = store.classes()
         queue = store.queue(limit=settings.page_size, after=after, label=label, status=status, source=source)
         filters = {k: v for k, v in (("label", label), ("status", status), ("source", source)) if v}
         next_url = f"/?{urlencode({**filters, 'after': queue.next_cursor})}" if queue.next_cursor else None
         html = page.render(classes=classes, items=queue.items, progress=store.progress(), filters=filters,
                            next_url=next_url, first_url="/?" + urlencode(filters), reviewer=reviewer,
-                           thumb_px=settings.thumb_px)
-        return HTMLResponse(html)
+                           thumb_px=settings.thumb_px, csp_nonce=request.state.csp_nonce,
+                           page_token=credentials.page_token(reviewer) if reviewer else "")
+        page_response = HTMLResponse(html, headers={"Cache-Control": "no-store"})  # it carries a page token
+        if reviewer is None and request.cookies.get(COOKIE):
+            # a cookie from an earlier run (open reads): drop it before the thumbnails send it 60 more times
+            page_response.headers["Set-Cookie"] = _clear_cookie()
+        return page_response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:  # open: says nothing but that the process answers
+        return {"status": "ok"}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_who: Reader) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(request: Request, _who: Reader) -> HTMLResponse:
+        return HTMLResponse(env.get_template("docs.html").render(
+            api=app.openapi(), csp_nonce=request.state.csp_nonce))
 
     @app.get("/api/queue", response_model=QueueOut, summary="Labels to review, least confident first")
     def queue(_who: Reader, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -242,14 +296,14 @@ def create_app(store: LabelStore, settings: ReviewSettings) -> FastAPI:
     @app.get("/img/{path:path}", summary="A thumbnail of an image under the image root",
              responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}})
     def image(path: str, _who: Reader, size: Annotated[int | None, Query(ge=16, le=1024)] = None) -> Response:
+        # Only images of this workspace, asked of the store before the file system is touched; every miss
+        # (unknown, malformed, outside the root, img.png/x, too long, a symlink loop) is the same 404.
+        if not store.has_image(path):
+            raise HTTPException(404, NO_IMAGE)
         try:
             real = safe_image_path(settings.image_root, path)
-        except OutsideRoot as exc:
-            raise HTTPException(403, str(exc)) from exc
-        except FileNotFoundError as exc:
-            raise HTTPException(404, f"image {path!r} not found under the image root") from exc
-        if not store.has_image(path):  # only images of this workspace, not any file under the root
-            raise HTTPException(404, f"image {path!r} is not in the label store")
+        except (InputError, FileNotFoundError) as exc:  # OutsideRoot is an InputError
+            raise HTTPException(404, NO_IMAGE) from exc
         data, media = thumbnail_bytes(real, size=size or settings.thumb_px)
         return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=300"})
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field
@@ -163,7 +163,7 @@ def box_router(store: LabelStore, settings: "ReviewSettings", *, reader: Callabl
                         headers={"Content-Disposition": 'attachment; filename="labels.coco.json"'})
 
     @router.get("/boxes", response_class=HTMLResponse, include_in_schema=False)
-    def boxes_page(reviewer: Reader, label: str | None = None, status: str | None = None,
+    def boxes_page(request: Request, reviewer: Reader, label: str | None = None, status: str | None = None,
                    source: str | None = None, after: str | None = None) -> HTMLResponse:
         from urllib.parse import urlencode
 
@@ -180,8 +180,9 @@ def box_router(store: LabelStore, settings: "ReviewSettings", *, reader: Callabl
         next_url = f"/boxes?{urlencode({**filters, 'after': queue.next_cursor})}" if queue.next_cursor else None
         html = page.render(classes=store.classes(), images_json=_script_json(images), progress=store.box_progress(),
                            filters=filters, next_url=next_url, first_url="/boxes?" + urlencode(filters),
-                           reviewer=reviewer, page_px=PAGE_PX)
-        return HTMLResponse(html)
+                           reviewer=reviewer, page_px=PAGE_PX, csp_nonce=request.state.csp_nonce,
+                           page_token=request.app.state.credentials.page_token(reviewer) if reviewer else "")
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})  # it carries a page token
 
     return router
 

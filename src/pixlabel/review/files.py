@@ -48,13 +48,17 @@ def image_root(ws: Workspace, override: str | Path | None = None) -> Path:
 def safe_image_path(root: Path, rel: str) -> Path:
     """``root / rel`` after refusing absolute paths, ``..``, and symlinks that lead outside ``root``.
 
-    ``root`` must be resolved already (``image_root`` returns it so). Raises ``FileNotFoundError`` for a
-    missing file, ``OutsideRoot`` for an escape and ``InputError`` for a malformed path.
+    ``root`` must be resolved already (``image_root`` returns it so). Raises ``FileNotFoundError`` for
+    anything that is not a readable file there (missing, ``img.png/x``, a name too long for the file system,
+    a symlink loop), ``OutsideRoot`` for an escape and ``InputError`` for a malformed path.
     """
     parts = rel.split("/")
     if not rel or rel.startswith("/") or "\\" in rel or "\0" in rel or any(p in ("", ".", "..") for p in parts):
         raise InputError(f"image path {rel!r}: expected a relative path inside the image root")
-    real = (root / rel).resolve(strict=True)  # follows every symlink, so the check below sees the target
+    try:
+        real = (root / rel).resolve(strict=True)  # follows every symlink, so the check below sees the target
+    except (OSError, RuntimeError) as exc:  # ENOTDIR, ENAMETOOLONG, ELOOP (RuntimeError before Python 3.13)
+        raise FileNotFoundError(rel) from exc
     if not real.is_relative_to(root):
         raise OutsideRoot(f"image path {rel!r} leads outside the image root")
     if not real.is_file():

@@ -13,6 +13,7 @@ from pixlabel.review.app import ReviewSettings, create_app
 from pixlabel.review.auth import DEFAULT_NAME, is_loopback, new_token, parse_tokens
 from pixlabel.review.files import image_root
 from pixlabel.store import LabelStore, open_store
+from pixlabel.webguard import default_host_names
 from pixlabel.workspace import Workspace
 
 
@@ -24,6 +25,8 @@ class ReviewConfig:
     tokens: tuple[str, ...] = ()  # NAME:SECRET or SECRET; none: one is generated
     db: str | None = None  # database URL; None: WS/pixlabel.db
     images: str | None = None  # image root; None: the folder recorded in WS/config.yaml
+    open_reads: bool = False  # reads without a token
+    allowed_hosts: tuple[str, ...] = ()  # Host names besides localhost and `host` (IP literals always pass)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -51,7 +54,9 @@ def prepare(config: ReviewConfig) -> Prepared:
         generated = new_token()
         tokens = {generated: DEFAULT_NAME}
     store = open_store(config.db if config.db is not None else ws.db_path)
-    return Prepared(store, ReviewSettings(root, tokens, open_reads=is_loopback(config.host)), generated)
+    settings = ReviewSettings(root, tokens, open_reads=config.open_reads,
+                              allowed_hosts=default_host_names(config.host, config.allowed_hosts))
+    return Prepared(store, settings, generated)
 
 
 def serve(config: ReviewConfig) -> None:
@@ -67,8 +72,9 @@ def serve(config: ReviewConfig) -> None:
         print(f"open {url}?token={prepared.generated}")
     else:
         print(f"open {url}?token=YOUR_SECRET  (reviewers: {', '.join(sorted(set(prepared.settings.tokens.values())))})")
-    if not prepared.settings.open_reads:
-        print("bound beyond loopback: reads need the token too")
+    if prepared.settings.open_reads:
+        where = "this machine" if is_loopback(config.host) else f"anyone who can reach {config.host}"
+        print(f"--open-reads: {where} can read labels, history and thumbnails without a token")
     print(f"API docs: {url}docs", flush=True)
     try:
         uvicorn.run(create_app(prepared.store, prepared.settings), host=config.host, port=config.port,

@@ -2,8 +2,14 @@
 
 ``/predict`` takes multipart field ``file`` (repeat it for several images) and answers
 ``{"file", "label", "confidence", "top_k": [{"label", "confidence"}, ...]}`` for one file, a list of those
-for several. Errors are JSON ``{"error": ...}`` naming the upload: 400 no ``file`` field, 415 an upload
-that is not a decodable image, 413 a request body over ``max_upload_mb``, 503 while shutting down.
+for several. Errors are JSON ``{"error": ...}`` naming the upload: 400 no ``file`` field, 401 no valid
+token (when the server has one), 413 a request body over ``max_upload_mb`` or an image over ``max_pixels``
+or a request over ``max_request_pixels``, 415 an upload that is not a decodable image, 429 too many wrong
+tokens, 503 while shutting down. ``/healthz`` and ``/readyz`` are always open; ``/metrics`` needs the token.
+
+Every upload's header is read before any is decoded (the pixel limits are checked on what the header
+declares), and decoding runs in a small thread pool, never on the event loop, straight into the model's
+input size (``serve/decode.py``).
 
 Example::
 
@@ -18,9 +24,9 @@ import contextlib
 import logging
 import os
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,18 +37,26 @@ from PIL import Image
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.datastructures import UploadFile
 
-from pixlabel.io.images import DEFAULT_MAX_PIXELS, ImageDecodeError, load_rgb
+from pixlabel.io.images import ImageDecodeError
 from pixlabel.serve.batcher import BatcherClosed, MicroBatcher
+from pixlabel.serve.decode import SERVE_MAX_PIXELS, SERVE_REQUEST_PIXELS, TooManyPixels, decode_for_model, probe
 from pixlabel.serve.metrics import ServerMetrics
 from pixlabel.serve.model import ServedModel
+from pixlabel.webguard import (
+    BodyLimit,
+    BodyRejected,
+    FailedAuthLimiter,
+    HostCheck,
+    SecurityHeaders,
+    bearer,
+    check_secret,
+    client_address,
+    matches,
+)
 
 log = logging.getLogger(__name__)
-INLINE_DECODE_BYTES = 256 * 1024  # smaller uploads decode on the event loop: a thread hop costs more than that
 GIL_SWITCH_S = 0.001  # see lifespan()
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+DECODE_WORKERS = min(4, os.cpu_count() or 2)  # bounds decode memory: at most this many full-size images at once
 
 
 @dataclass(frozen=True)
@@ -52,93 +66,40 @@ class ServeConfig:
     max_upload_mb: float = 10.0  # whole request body
     max_files: int = 64  # per request
     top_k: int = 5
-    max_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard per image
+    max_pixels: int = SERVE_MAX_PIXELS  # per image, as its header declares
+    max_request_pixels: int = SERVE_REQUEST_PIXELS  # per request, summed over uploads (after JPEG draft)
+    tokens: tuple[str, ...] = ()  # Bearer secrets for /predict and /metrics; empty: open
+    allowed_hosts: frozenset[str] | None = None  # Host names answered (IP literals always); None: no check
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.max_files < 1 or self.top_k < 1:
             raise ValueError("max_batch, max_files and top_k must be at least 1")
         if self.max_upload_mb <= 0 or self.max_wait_ms < 0:
             raise ValueError("max_upload_mb must be > 0 and max_wait_ms >= 0")
+        if self.max_pixels < 1 or self.max_request_pixels < self.max_pixels:
+            raise ValueError("max_pixels must be >= 1 and max_request_pixels >= max_pixels")
+        for secret in self.tokens:
+            check_secret(secret)
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes, from Content-Length before reading anything, or
-    while streaming a chunked upload that has no Content-Length."""
-
-    def __init__(self, app: Any, *, limit: int, metrics: ServerMetrics) -> None:
-        self.app, self.limit, self.metrics = app, limit, metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._reject(scope, send)
-            return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(scope, send)
-
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        self.metrics.requests.labels(endpoint=scope.get("path", "?"), status="413").inc()
-        self.metrics.upload_errors.labels(reason="too_large").inc()
-        mb = self.limit / (1024 * 1024)
-        response = JSONResponse({"error": f"request body larger than the {mb:g} MB limit (--max-upload-mb)"},
-                                status_code=413)
-        await response(scope, _drain_nothing, send)
-
-
-async def _drain_nothing() -> Message:
-    return {"type": "http.disconnect"}
-
-
-def decode_upload(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Bytes of one upload → RGB image, with the same safety rules as files on disk (bomb guard, EXIF
-    orientation, every mode to RGB). Raises :class:`ImageDecodeError` with a readable reason."""
-    if not data:
-        raise ImageDecodeError("empty upload (0 bytes)")
-    # load_rgb works on paths; a short-lived temp file keeps one decoder for disk and uploads
-    fd, name = tempfile.mkstemp(prefix="pixlabel-upload-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return load_rgb(name, max_pixels=max_pixels)
-    finally:
-        os.unlink(name)
-
-
 def _answer(name: str, probs: np.ndarray, classes: tuple[str, ...], k: int) -> dict[str, Any]:
     order = np.argsort(-probs)[:k]
     return {"file": name, "label": classes[int(order[0])], "confidence": float(probs[order[0]]),
             "top_k": [{"label": classes[int(i)], "confidence": float(probs[i])} for i in order]}
+
+
+def _probe_all(datas: Sequence[bytes], *, max_pixels: int, size: tuple[int, int]) -> list[int | ImageDecodeError]:
+    out: list[int | ImageDecodeError] = []
+    for data in datas:
+        try:
+            out.append(probe(data, max_pixels=max_pixels, size=size))
+        except ImageDecodeError as exc:
+            out.append(exc)
+    return out
 
 
 def create_app(model: ServedModel, config: ServeConfig | None = None) -> FastAPI:
@@ -149,6 +110,10 @@ def create_app(model: ServedModel, config: ServeConfig | None = None) -> FastAPI
                            on_batch=metrics.batch_size.observe)
     classes = model.spec.classes
     k = min(cfg.top_k, len(classes))
+    size = model.spec.image_size
+    mode = "L" if model.spec.in_chans == 1 else "RGB"
+    limiter = FailedAuthLimiter()
+    decoders: list[ThreadPoolExecutor] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -156,22 +121,51 @@ def create_app(model: ServedModel, config: ServeConfig | None = None) -> FastAPI
         # the GIL; at Python's default 5 ms switch interval every hand-off can stall the loop that long.
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, GIL_SWITCH_S))
+        decoders.append(ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="pixlabel-decode"))
         await batcher.start()
         log.info("serving %s (%s, %d classes), max batch %d", model.source, model.runtime, len(classes),
                  cfg.max_batch)
         yield
         await batcher.stop()  # uvicorn has stopped accepting; answer what is queued, then exit
+        decoders.pop().shutdown(wait=True)
         sys.setswitchinterval(switch)
         log.info("model server drained and stopped")
 
-    app = FastAPI(title="pixlabel model server", lifespan=lifespan)
+    app = FastAPI(title="pixlabel model server", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.metrics, app.state.batcher, app.state.model = metrics, batcher, model
-    app.add_middleware(BodyLimit, limit=cfg.max_upload_bytes, metrics=metrics)
 
-    def error(status: int, message: str, reason: str, endpoint: str = "/predict") -> JSONResponse:
+    def count_rejected(path: str, status: int) -> None:
+        metrics.requests.labels(endpoint=path, status=str(status)).inc()
+        metrics.upload_errors.labels(reason="too_large" if status == 413 else "too_slow").inc()
+
+    app.add_middleware(BodyLimit, limit=cfg.max_upload_bytes, hint=" (--max-upload-mb)", on_reject=count_rejected)
+    if cfg.allowed_hosts is not None:
+        app.add_middleware(HostCheck, names=cfg.allowed_hosts)
+    app.add_middleware(SecurityHeaders, csp="default-src 'none'; frame-ancestors 'none'")
+
+    def error(status: int, message: str, reason: str, endpoint: str = "/predict",
+              headers: dict[str, str] | None = None) -> JSONResponse:
         metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
         metrics.upload_errors.labels(reason=reason).inc()
-        return JSONResponse({"error": message}, status_code=status)
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    def refused(request: Request, endpoint: str) -> JSONResponse | None:
+        """None when the request may proceed; else the 401/429 answer (checked before the body is read)."""
+        if not cfg.tokens:
+            return None
+        client = client_address(request.scope)
+        wait = limiter.retry_after(client)
+        if wait:
+            return error(429, f"too many wrong tokens from this address; retry in {wait:.0f} s", "rate_limited",
+                         endpoint, {"Retry-After": str(int(wait) + 1)})
+        presented = bearer(request.headers.get("authorization"))
+        if matches(presented, cfg.tokens):
+            return None
+        if presented:  # a wrong token is a guess; no token at all is not
+            limiter.failed(client)
+        return error(401, "this server needs a token: Authorization: Bearer TOKEN", "unauthorized", endpoint,
+                     {"WWW-Authenticate": "Bearer"})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -179,39 +173,59 @@ def create_app(model: ServedModel, config: ServeConfig | None = None) -> FastAPI
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        ready = batcher.running
-        body = {"ready": ready, "model": model.source, "runtime": model.runtime, "classes": list(classes)}
+        ready = batcher.running  # no model path here: this endpoint is open to anyone who can connect
+        body = {"ready": ready, "runtime": model.runtime, "classes": list(classes)}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics")
-    async def metrics_endpoint() -> Response:
+    @app.get("/metrics", response_model=None)
+    async def metrics_endpoint(request: Request) -> Response:
+        if (denied := refused(request, "/metrics")) is not None:
+            return denied
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/predict", response_model=None)
     async def predict(request: Request) -> JSONResponse | dict[str, Any] | list[dict[str, Any]]:
         t0 = time.perf_counter()
+        if (denied := refused(request, "/predict")) is not None:
+            return denied
         try:
             form = await request.form(max_files=cfg.max_files, max_fields=cfg.max_files + 16)
-        except _TooLarge:
-            raise
-        except Exception as exc:  # malformed multipart, too many files: the client's fault, say so
+        except BodyRejected:
+            raise  # BodyLimit answers 413/408 itself
+        except Exception as exc:  # malformed multipart in any of its forms: the client's fault, say so
             return error(400, f"cannot read the multipart form: {exc}", "bad_form")
         uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
         if not uploads:
             return error(400, "no image: send multipart/form-data with one or more 'file' fields", "no_file")
+        names = [up.filename or f"file #{i + 1}" for i, up in enumerate(uploads)]
+        datas = [await up.read() for up in uploads]
+        loop = asyncio.get_running_loop()
+        pool = decoders[0]
+        # every header first: a request over its budget is refused before any of it is decoded
+        costs = await loop.run_in_executor(pool, lambda: _probe_all(datas, max_pixels=cfg.max_pixels, size=size))
+        for name, cost in zip(names, costs, strict=True):
+            if isinstance(cost, TooManyPixels):
+                return error(413, f"{name}: {cost.reason}", "too_many_pixels")
+            if isinstance(cost, ImageDecodeError):
+                return error(415, f"{name}: {cost.reason}", "not_an_image")
+        total = sum(c for c in costs if isinstance(c, int))
+        if total > cfg.max_request_pixels:
+            return error(413, f"the {len(datas)} images decode to {total:,} pixels; this server decodes at most "
+                              f"{cfg.max_request_pixels:,} per request (--max-request-pixels): send fewer or "
+                              "smaller images", "too_many_pixels")
+
+        def decode(data: bytes) -> Image.Image:
+            return decode_for_model(data, max_pixels=cfg.max_pixels, size=size, mode=mode)
+
+        results = await asyncio.gather(*[loop.run_in_executor(pool, decode, d) for d in datas],
+                                       return_exceptions=True)
         images: list[Image.Image] = []
-        names: list[str] = []
-        for i, up in enumerate(uploads):
-            name = up.filename or f"file #{i + 1}"
-            data = await up.read()
-            try:
-                if len(data) <= INLINE_DECODE_BYTES:
-                    images.append(decode_upload(data, max_pixels=cfg.max_pixels))
-                else:  # a big photo takes milliseconds to decode: keep the loop serving others meanwhile
-                    images.append(await asyncio.to_thread(decode_upload, data, max_pixels=cfg.max_pixels))
-            except ImageDecodeError as exc:
-                return error(415, f"{name}: {exc.reason}", "not_an_image")
-            names.append(name)
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, ImageDecodeError):
+                return error(415, f"{name}: {result.reason}", "not_an_image")
+            if isinstance(result, BaseException):
+                raise result
+            images.append(result)
         try:
             probs = await batcher.submit(images)
         except BatcherClosed as exc:

@@ -26,6 +26,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
 from pixlabel.errors import InputError
+from pixlabel.models.checkpoint import load_weights_only
 from pixlabel.models.spec import ModelSpec, save_model
 from pixlabel.progress import bar
 from pixlabel.train.attacks import PixelSpace, perturb
@@ -282,7 +283,8 @@ def fit(
     bad_epochs, start_epoch = 0, 0
     last_path = out / LAST
     if last_path.is_file() and not config.restart:
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        # data only: a crafted last.pt must not run code (every value saved below is a tensor or plain data)
+        state = load_weights_only(last_path, what="training checkpoint (pass --restart to start over)")
         stored_config, stored_spec = _stored_keys(state)
         if stored_config != _config_key(config) or stored_spec != spec.to_dict():
             changed = sorted(key for key in set(stored_config) | set(_config_key(config))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pixlabel.errors import InputError
-from pixlabel.io.formats._common import all_images, json_number, warn
+from pixlabel.io.formats._common import all_images, json_number, safe_relpath, warn
 from pixlabel.io.formats._masks import compress_rle, label_box, mask_area, mask_box
 from pixlabel.records import Box, Dataset, ImageInfo, Label, Mask, Ontology, Provenance
 
@@ -73,6 +73,7 @@ def _parse_images(items: list[Any], *, origin: str) -> dict[int, ImageInfo]:
         name, width, height = item.get("file_name"), _int(item.get("width")), _int(item.get("height"))
         if not isinstance(name, str) or not name:
             raise InputError(f"{where}: file_name must be a non-empty string, got {name!r}")
+        name = safe_relpath(name, origin=where)  # no absolute paths or '..': images come from the image root
         if width is None or height is None or width <= 0 or height <= 0:
             raise InputError(f"{where}: width and height must be whole numbers > 0, "
                              f"got {item.get('width')!r} and {item.get('height')!r}")

@@ -33,6 +33,30 @@ PROVENANCE_COLUMNS: tuple[str, ...] = ("labeler", "model_version", "round", "cre
 BOX_COLUMNS: tuple[str, ...] = ("x1", "y1", "x2", "y2", "image_width", "image_height")
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP "CSV injection");
+# a file name like "=HYPERLINK(...).png" would otherwise run when a reviewer opens labels.csv.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` with a leading ``'`` when a spreadsheet would read it as a formula; a cell that already starts
+    with ``'`` gets one more, so :func:`from_spreadsheet_safe` gives back exactly the original text.
+
+    >>> spreadsheet_safe("=1+1"), spreadsheet_safe("cat"), spreadsheet_safe("'s-Hertogenbosch")
+    ("'=1+1", 'cat', "''s-Hertogenbosch")
+    """
+    return "'" + cell if cell[:1] in (*FORMULA_START, "'") else cell
+
+
+def from_spreadsheet_safe(cell: str) -> str:
+    """The inverse of :func:`spreadsheet_safe`.
+
+    >>> from_spreadsheet_safe("'=1+1"), from_spreadsheet_safe("''s"), from_spreadsheet_safe("'plain")
+    ('=1+1', "'s", "'plain")
+    """
+    return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1:2] in (*FORMULA_START, "'") else cell
+
+
 def parse_labels_csv(text: str, *, origin: str, ontology: Ontology | None = None) -> Dataset:
     """Parse labels.csv text. ``path`` and ``label`` columns are required, unknown columns are ignored.
 
@@ -41,6 +65,7 @@ def parse_labels_csv(text: str, *, origin: str, ontology: Ontology | None = None
     ``model_version``, ``round``, ``created_at`` (ISO 8601) and a box as ``x1,y1,x2,y2`` pixels with
     ``image_width,image_height``. With an ``ontology``, aliases resolve to their class and unknown classes are
     errors. Errors name the row as a spreadsheet shows it: the header is row 1, the first data row is row 2.
+    Cells escaped by :func:`spreadsheet_safe` (``'=…``) read back as written.
 
     >>> ds = parse_labels_csv("path,label\\ncat/1.jpg,cat\\n2.jpg,\\n", origin="labels.csv")
     >>> [(lab.image, lab.label, lab.source) for lab in ds.labels], [i.path for i in ds.images]
@@ -61,7 +86,7 @@ def parse_labels_csv(text: str, *, origin: str, ontology: Ontology | None = None
             continue  # a blank line is not an image
         if len(cells) > len(header):
             raise InputError(f"{origin} row {number}: {len(cells)} cells but the header names {len(header)}")
-        row = dict(zip(header, (c.strip() for c in cells), strict=False))
+        row = dict(zip(header, (from_spreadsheet_safe(c).strip() for c in cells), strict=False))
         where = f"{origin} row {number}"
         label = _parse_row(row, where=where, ontology=ontology)
         path = label.image if label else safe_relpath(row["path"], origin=where)
@@ -151,6 +176,7 @@ def format_labels_csv(labels: Iterable[Label], *, images: Iterable[ImageInfo] = 
     that is already a column gets an ``attr_`` prefix). Attribute columns are written, not read back.
 
     ``images`` without labels are listed with an empty label so an unlabeled image survives a round trip.
+    Cells a spreadsheet would run as formulas are escaped (:func:`spreadsheet_safe`); the reader undoes it.
 
     >>> print(format_labels_csv([Label("a.jpg", "cat")]).splitlines()[1].rsplit(",", 1)[0])
     a.jpg,cat,1.000000,human,accepted,human,,0
@@ -174,11 +200,11 @@ def format_labels_csv(labels: Iterable[Label], *, images: Iterable[ImageInfo] = 
             row += [""] * len(BOX_COLUMNS)  # keep the attribute cells under their headers
         if names:
             row += [str(lab.attributes.get(k, "")) for k in names]
-        writer.writerow(row)
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
     labelled = {lab.image for lab in labels}
     for info in images:
         if info.path not in labelled:
-            writer.writerow([info.path] + [""] * (len(columns) - 1))
+            writer.writerow([spreadsheet_safe(info.path)] + [""] * (len(columns) - 1))
     return out.getvalue()
 
 
