@@ -73,7 +73,8 @@ def store(ws: Path) -> LabelStore:
 
 @pytest.fixture
 def client(ws: Path, store: LabelStore) -> TestClient:
-    settings = ReviewSettings(image_root(Workspace(ws)), {ANA: "ana", BOB: "bob"})
+    # reads open, as on loopback with --open-reads; writes still need a token
+    settings = ReviewSettings(image_root(Workspace(ws)), {ANA: "ana", BOB: "bob"}, open_reads=True)
     return TestClient(create_app(store, settings))
 
 

@@ -4,6 +4,8 @@ the store, the audit history and the COCO export that ``pixlabel export`` writes
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -31,6 +33,7 @@ def test_draw_relabel_delete_and_accept_boxes_with_mouse_and_keyboard(tmp_path: 
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
+                expect = sync_api.expect  # not wait_for_function: its string predicates are eval, which the CSP forbids
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.goto(f"{url}/?token=s3cret-ana")  # token cookie, then / sends a box workspace to /boxes
@@ -51,7 +54,7 @@ def test_draw_relabel_delete_and_accept_boxes_with_mouse_and_keyboard(tmp_path: 
                 page.mouse.move(x0 + 12 * scale, y0 + 6 * scale, steps=5)
                 page.mouse.move(x0 + 24 * scale, y0 + 12 * scale, steps=5)
                 page.mouse.up()
-                page.wait_for_function("document.querySelectorAll('.card')[0].querySelectorAll('.box').length === 3")
+                expect(first.locator(".box")).to_have_count(3)
                 [drawn] = [lab for lab in store.labels(source="human") if lab.image == "im00.png"]
                 assert drawn.label == CLASSES[0] and drawn.box is not None
                 assert [round(v) for v in drawn.box.xywh] == [36, 2, 24, 12]
@@ -59,21 +62,20 @@ def test_draw_relabel_delete_and_accept_boxes_with_mouse_and_keyboard(tmp_path: 
 
                 # relabel the new (selected) box with the keyboard: 3 = bird
                 page.keyboard.press("3")
-                page.wait_for_function("Array.from(document.querySelectorAll('.card')[0].querySelectorAll('.box'))"
-                                       ".some(b => b.classList.contains('sel') && b.dataset.label === 'bird')")
+                expect(first.locator(".box.sel[data-label='bird']")).to_have_count(1)
                 [relabeled] = [lab for lab in store.labels(source="human") if lab.image == "im00.png"]
                 assert relabeled.label == "bird" and relabeled.box == drawn.box
 
                 # select the least confident model box of im00 (Tab from the start) and delete it with x
                 page.keyboard.press("ArrowUp")  # back to the first image's first (least confident) box
                 page.keyboard.press("x")
-                page.wait_for_function("document.querySelectorAll('.card')[0].querySelectorAll('.box').length === 2")
+                expect(first.locator(".box")).to_have_count(2)
                 left = sorted((lab.label, lab.source) for lab in store.labels() if lab.image == "im00.png")
                 assert left == [("bird", "human"), ("dog", "model")]  # cat 0.20 and its alternative are gone
 
                 # accept the whole image (Shift+A): every box on it is now a reviewer's, the image is done
                 page.keyboard.press("Shift+A")
-                page.wait_for_function("document.querySelectorAll('.card')[0].classList.contains('done')")
+                expect(first).to_have_class(re.compile(r"\bdone\b"))
                 assert page.locator("#st-done").text_content() == "1"
                 assert {lab.source for lab in store.labels() if lab.image == "im00.png"} == {"human"}
                 assert store.reviewed_box_images().keys() == {"im00.png"}
