@@ -4,9 +4,8 @@ the store, the audit history and the COCO export that ``pixlabel export`` writes
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from pathlib import Path
 
 import pytest
