@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from xml.sax.saxutils import escape
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fuzzing import FUZZ, only, tried
@@ -107,6 +107,8 @@ def test_fuzz_csv_rows(header: list[str], rows: list[list[str]], raw: bool, know
 
 @FUZZ
 @given(text=st.text(max_size=400) | edits.map(lambda e: _mutate(VALID_CSV, e)))
+@example(text="\r0")  # found by bench/fuzz.py: csv.Error (bare CR in a cell) escaped as a traceback
+@example(text="path,label\n" + "x" * 200_000 + ",cat\n")  # a cell over csv's 128 KB field limit
 def test_fuzz_csv_text(text: str) -> None:
     with tried("csv"):
         only((InputError,), _quiet(lambda: _check(parse_labels_csv(text, origin="labels.csv"))))
@@ -172,6 +174,8 @@ def test_fuzz_yolo_lines(lines: list[str], size: tuple[int, int], k: int) -> Non
 @FUZZ
 @given(text=st.text(max_size=200) | json_values.map(lambda v: "names: " + json.dumps(v))
        | edits.map(lambda e: _mutate("path: /data\ntrain: images/train\nnames:\n  0: cat\n  1: dog\n", e)))
+@example(text="0000-0-0T0:00:00")  # found by bench/fuzz.py: PyYAML's ValueError for year 0 escaped
+@example(text="names: " + "[" * 5000 + "]" * 5000)
 def test_fuzz_yolo_data_yaml(text: str) -> None:
     with tried("yolo"):
         only((InputError,), lambda: parse_data_yaml(text, origin="data.yaml"))
