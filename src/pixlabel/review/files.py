@@ -33,7 +33,7 @@ def image_root(ws: Workspace, override: str | Path | None = None) -> Path:
     else:
         try:
             config = yaml.safe_load(ws.config_yaml.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: a date like 0000-00-00
             raise InputError(f"{ws.config_yaml}: cannot read the image folder from it ({exc}); "
                              "pass --images FOLDER") from exc
         if not isinstance(config, dict) or not config.get("images"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import cast
 
@@ -57,6 +57,19 @@ def from_spreadsheet_safe(cell: str) -> str:
     return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1:2] in (*FORMULA_START, "'") else cell
 
 
+def _csv_rows(text: str, *, origin: str) -> Iterator[list[str]]:
+    """csv.reader's rows; its own errors (a bare CR inside a cell, a cell over 128 KB) as InputError."""
+    reader = csv.reader(io.StringIO(text))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{origin} line {reader.line_num}: not valid CSV ({exc})") from exc
+        yield row
+
+
 def parse_labels_csv(text: str, *, origin: str, ontology: Ontology | None = None) -> Dataset:
     """Parse labels.csv text. ``path`` and ``label`` columns are required, unknown columns are ignored.
 
@@ -71,7 +84,7 @@ def parse_labels_csv(text: str, *, origin: str, ontology: Ontology | None = None
     >>> [(lab.image, lab.label, lab.source) for lab in ds.labels], [i.path for i in ds.images]
     ([('cat/1.jpg', 'cat', 'human')], ['cat/1.jpg', '2.jpg'])
     """
-    rows = csv.reader(io.StringIO(text.removeprefix("\ufeff")))  # Excel writes a byte-order mark
+    rows = _csv_rows(text.removeprefix("\ufeff"), origin=origin)  # Excel writes a byte-order mark
     header = [h.strip() for h in next(rows, [])]
     missing = [c for c in ("path", "label") if c not in header]
     if missing:

@@ -139,7 +139,7 @@ def parse_data_yaml(text: str, *, origin: str) -> Ontology:
     """
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: a date like 0000-00-00
         raise InputError(f"{origin}: not valid YAML: {exc}") from exc
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
