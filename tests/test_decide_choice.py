@@ -59,13 +59,13 @@ def test_an_ensemble_within_one_standard_error_of_the_best_is_chosen() -> None:
     assert _choose(nan, {**fitted, "selftrain": np.zeros((1, 2))}) == "selftrain"
 
 
-def test_seeds_are_flagged_only_where_the_labeler_would_have_accepted_another_class() -> None:
-    probs = np.array([[.1, .9], [.2, .8], [.9, .1], [.45, .55]])
-    given = np.array([0, 0, 0, 0])
-    conf = np.array([.99, .80, .95, .55])
-    met = ThresholdChoice(0.9, 0.97, 0.3, True)
-    assert suspect_seeds(probs, given, conf, met).tolist() == [0]  # row 1 disagrees but below the threshold
-    assert suspect_seeds(probs, given, conf, ThresholdChoice(1.01, float("nan"), 0.0, False)).tolist() == []
+def test_seeds_are_flagged_only_where_the_labeler_is_sure_of_another_class() -> None:
+    probs = np.array([[.1, .9], [.2, .8], [.9, .1], [.45, .55], [.02, .98]])
+    given = np.array([0, 0, 0, 0, 0])
+    conf = np.array([.85, .70, .95, .55, .99])
+    # row 1 disagrees but at 70%; row 2 agrees; rows 4 then 0 clear 80%, most confident first
+    assert suspect_seeds(probs, given, conf).tolist() == [4, 0]
+    assert suspect_seeds(probs, given, conf, min_confidence=0.999).tolist() == []
 
 
 def test_a_threshold_needs_enough_held_out_seeds_above_it_and_their_precision() -> None:

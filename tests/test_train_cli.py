@@ -17,7 +17,7 @@ def test_train_eval_explain_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     make_patterns(tmp_path / "test", n=30, seed=4)
     model = tmp_path / "model"
     assert main(["-q", "train", str(tmp_path / "train"), "--labels", str(tmp_path / "train" / "labels.csv"),
-                 "--out", str(model), "--epochs", "3", "--batch-size", "32", "--seed", "1", "--ema", "0.5",
+                 "--out", str(model), "--epochs", "6", "--batch-size", "32", "--seed", "1", "--ema", "0.5",
                  "--depth", "2"]) == 0
     assert "trained smallcnn on 3 classes" in capsys.readouterr().out
     assert "ema: 0.5" in (model / "config.yaml").read_text()
