@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, func, literal_column, select, tuple_
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from pixlabel.errors import InputError
@@ -35,13 +35,10 @@ from pixlabel.store.models import ClassRow, HistoryRow, ImageRow, LabelRow, tabl
 from pixlabel.store.planning import PutPlan, Stored
 from pixlabel.store.queue import (
     ITEM_COLUMNS,
-    MAX_PAGE,
     QueueItem,
     QueuePage,
-    check_filters,
     class_id_of,
-    decode_cursor,
-    encode_cursor,
+    keyset_page,
 )
 from pixlabel.store.sqlhelp import in_chunks, lock_images
 
@@ -126,32 +123,9 @@ class BoxReviewMixin:
     def box_queue(self, *, limit: int = 50, after: str | None = None, offset: int = 0, label: str | None = None,
                   status: str | None = None, source: str | None = None) -> QueuePage:
         """A page of boxes (rank 0), least confident first (ties by label id); ``after`` = ``next_cursor``."""
-        if not 1 <= limit <= MAX_PAGE:
-            raise InputError(f"limit must be 1..{MAX_PAGE}, got {limit}")
-        if offset < 0:
-            raise InputError(f"offset must be >= 0, got {offset}")
-        check_filters(status, source)
-        stmt = (select(*_BOX_COLUMNS)
-                .join(ImageRow, LabelRow.image_id == ImageRow.id)
-                .join(ClassRow, LabelRow.class_id == ClassRow.id)
-                .where(*_REVIEW_BOX)
-                .order_by(LabelRow.confidence, LabelRow.id)
-                .limit(limit + 1).offset(offset))
-        index = "ix_labels_box_source" if source else "ix_labels_box_status" if status else "ix_labels_box_confidence"
-        stmt = stmt.with_hint(LabelRow, f"INDEXED BY {index}", "sqlite")
-        if after is not None:
-            stmt = stmt.where(tuple_(LabelRow.confidence, LabelRow.id) > tuple_(*decode_cursor(after)))
-        if status is not None:
-            stmt = stmt.where(LabelRow.status == status)
-        if source is not None:
-            stmt = stmt.where(LabelRow.source == source)
         with self._read() as session:
-            if label is not None:
-                stmt = stmt.where(LabelRow.class_id == class_id_of(session, label))
-            items = [_box_item(r) for r in session.execute(stmt)]
-        more = len(items) > limit
-        items = items[:limit]
-        return QueuePage(items, encode_cursor(items[-1].confidence, items[-1].id) if more else None)
+            return keyset_page(session, _BOX_COLUMNS, _REVIEW_BOX, _box_item, index_prefix="ix_labels_box",
+                               limit=limit, after=after, offset=offset, label=label, status=status, source=source)
 
     def boxes_of(self, paths: Iterable[str]) -> dict[str, list[QueueItem]]:
         """Every box a reviewer sees (rank 0) on each of ``paths``, by label id: what the page draws."""

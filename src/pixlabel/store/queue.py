@@ -18,6 +18,7 @@ for jumping but costs O(offset).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -117,6 +118,39 @@ def _item(row: Any) -> QueueItem:
                      row.updated_at)
 
 
+def keyset_page(session: Session, columns: Sequence[Any], where: Sequence[Any], to_item: Callable[[Any], QueueItem],
+                *, index_prefix: str, limit: int, after: str | None, offset: int, label: str | None,
+                status: str | None, source: str | None) -> QueuePage:
+    """One page of labels matching ``where``, least confident first (ties by label id), after the keyset cursor
+    ``after``; the class-label queue and the box queue differ only in columns, condition and index names
+    (``{index_prefix}_confidence``, ``_status``, ``_source``: one per filter, each in queue order)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InputError(f"limit must be 1..{MAX_PAGE}, got {limit}")
+    if offset < 0:
+        raise InputError(f"offset must be >= 0, got {offset}")
+    check_filters(status, source)
+    stmt = (select(*columns)
+            .join(ImageRow, LabelRow.image_id == ImageRow.id)
+            .join(ClassRow, LabelRow.class_id == ClassRow.id)
+            .where(*where)
+            .order_by(LabelRow.confidence, LabelRow.id)
+            .limit(limit + 1).offset(offset))
+    index = f"{index_prefix}_{'source' if source else 'status' if status else 'confidence'}"
+    stmt = stmt.with_hint(LabelRow, f"INDEXED BY {index}", "sqlite")
+    if after is not None:
+        stmt = stmt.where(tuple_(LabelRow.confidence, LabelRow.id) > tuple_(*decode_cursor(after)))
+    if status is not None:
+        stmt = stmt.where(LabelRow.status == status)
+    if source is not None:
+        stmt = stmt.where(LabelRow.source == source)
+    if label is not None:
+        stmt = stmt.where(LabelRow.class_id == class_id_of(session, label))
+    items = [to_item(r) for r in session.execute(stmt)]
+    more = len(items) > limit
+    items = items[:limit]
+    return QueuePage(items, encode_cursor(items[-1].confidence, items[-1].id) if more else None)
+
+
 class ReviewQueueMixin:
     """Review-queue methods of ``LabelStore`` (kept in their own file; ``LabelStore`` inherits them)."""
 
@@ -130,35 +164,11 @@ class ReviewQueueMixin:
 
         ``after`` is the ``next_cursor`` of the previous page.
         """
-        if not 1 <= limit <= MAX_PAGE:
-            raise InputError(f"limit must be 1..{MAX_PAGE}, got {limit}")
-        if offset < 0:
-            raise InputError(f"offset must be >= 0, got {offset}")
-        check_filters(status, source)
-        stmt = (select(*ITEM_COLUMNS)
-                .join(ImageRow, LabelRow.image_id == ImageRow.id)
-                .join(ClassRow, LabelRow.class_id == ClassRow.id)
-                .where(*_CLASS_LABEL)
-                .order_by(LabelRow.confidence, LabelRow.id)
-                .limit(limit + 1).offset(offset))
         # Each filter has an index that yields rows already in queue order. SQLite's planner, left alone, may
         # drive the query from the partial unique index (it matches the class-label WHERE) and sort 10⁵ rows.
-        index = "ix_labels_source" if source else "ix_labels_status" if status else "ix_labels_confidence"
-        stmt = stmt.with_hint(LabelRow, f"INDEXED BY {index}", "sqlite")
-        if after is not None:
-            stmt = stmt.where(tuple_(LabelRow.confidence, LabelRow.id) > tuple_(*decode_cursor(after)))
-        if status is not None:
-            stmt = stmt.where(LabelRow.status == status)
-        if source is not None:
-            stmt = stmt.where(LabelRow.source == source)
         with self._read() as session:
-            if label is not None:
-                stmt = stmt.where(LabelRow.class_id == class_id_of(session, label))
-            items = [_item(r) for r in session.execute(stmt)]
-        more = len(items) > limit
-        items = items[:limit]
-        cursor = encode_cursor(items[-1].confidence, items[-1].id) if more else None
-        return QueuePage(items, cursor)
+            return keyset_page(session, ITEM_COLUMNS, _CLASS_LABEL, _item, index_prefix="ix_labels", limit=limit,
+                               after=after, offset=offset, label=label, status=status, source=source)
 
     def has_image(self, path: str) -> bool:
         """Whether ``path`` is an image the store knows (the review app serves no other file)."""
