@@ -1,9 +1,10 @@
 """The backbone's input size from the images themselves, read from file headers only (no decoding).
 
 Measured on the suite (bench/suite.py, lite0): tiny scans (28-px Fashion-MNIST and MNIST, 8-px digits) are
-labeled as well at 96 px as at larger sizes for a fifth of the time, but everything else gains from the
-backbone's native 224 px, even small files: Oxygen icons (22-256 px, median 48) gained 6-9 points at 5 and 10
-labels/class for every labeler and baseline, openclipart (median 400+ px) 4-8 points. The rule: 96 px when the
+labeled well at 96 px, the measured speed/accuracy point for 28-px images; everything else gains from the
+backbone's native 224 px, even small files. The baselines on the same features, 96 -> 224 px at 5 and 10
+labels/class (bench/out/suite_before_96px.jsonl -> suite_colour_final.json): Oxygen icons (22-256 px, median
+48) +7 to +12 points, openclipart (median 400+ px) +3 to +10. The rule: 96 px when the
 median shorter side of a sample of the folder is at most ``TINY_SIDE``, else native.
 """
 

@@ -291,7 +291,7 @@ def _choose(cv: dict[str, CVResult], fitted: dict[str, np.ndarray]) -> str:
         return name in scored and scored[name].accuracy >= acc - se
 
     # an average only of members CV cannot tell apart: averaging in a clearly weaker member (the probe at 0.75
-    # beside graphs at 0.84 on Fashion-MNIST 20k) cost 3 points on the pool
+    # beside graphs at 0.84 in the README demo, Fashion-MNIST 20k) cost that demo 3 points
     close = [e for e in ENSEMBLES if near(e) and all(near(m) for m in ENSEMBLES[e])]
     return max(close, key=lambda e: scored[e].accuracy) if close else best
 
