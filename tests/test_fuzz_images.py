@@ -117,7 +117,14 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
-_RSS = {"start": _rss_mb(), "max": 0.0}  # at import, before any fuzzing; max sampled after every example
+_RSS = {"start": 0.0, "max": 0.0}  # start: when this module's tests begin; max: sampled after every example
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _rss_at_start() -> None:
+    """Not at import: collection imports every test module before any test runs, so earlier tests' memory
+    would count as fuzzing's."""
+    _RSS["start"] = _rss_mb()
 
 
 def _sample_rss() -> None:
